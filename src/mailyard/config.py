@@ -1,0 +1,222 @@
+"""Typed configuration with explicit defaults, read from ``mailyard.toml``.
+
+Every key has a default here; the file written by ``mailyard init`` only
+states what differs or what a user is likely to change. Unknown keys are an
+error (a typo must not silently keep a default). docs/configuration.md lists
+every key; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = [
+    "CONFIG_NAME",
+    "Config",
+    "ConfigError",
+    "DeliveryConfig",
+    "ListenAddress",
+    "LogConfig",
+    "LoginConfig",
+    "Pop3Config",
+    "QueueConfig",
+    "SmtpConfig",
+    "load_config",
+    "parse_listen",
+]
+
+CONFIG_NAME: Final = "mailyard.toml"
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+def parse_listen(text: str) -> ListenAddress:
+    """``"127.0.0.1:2525"``, ``"[::1]:2525"`` or ``":25"`` (all addresses)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"listen address {text!r} must be host:port")
+    host = host.strip("[]") or "0.0.0.0"
+    return ListenAddress(host, int(port))
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    listen: tuple[str, ...] = ("127.0.0.1:2525",)
+    max_message_size: int = 50 * 1024 * 1024
+    max_recipients: int = 1000
+    max_line_length: int = 1000  # octets including CRLF, RFC 5321 §4.5.3.1.6
+    max_command_line: int = 1000  # octets including CRLF (512 + room for extensions)
+    max_commands: int = 10000  # per connection
+    max_bad_commands: int = 20  # per connection, then 421 and close
+    max_connections: int = 200
+    max_connections_per_ip: int = 20
+    # RFC 5321 §4.5.3.2 timeouts, seconds.
+    timeout_command: float = 300.0
+    timeout_data_block: float = 180.0
+    timeout_greeting: float = 300.0
+    relay_networks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Pop3Config:
+    listen: tuple[str, ...] = ("127.0.0.1:2110",)
+    timeout_idle: float = 600.0  # RFC 1939 §3: at least 10 minutes
+    max_line_length: int = 512  # RFC 2449 §4: 255 octets of arguments and more
+    max_commands: int = 100000
+    max_bad_commands: int = 20
+    max_connections: int = 200
+    max_connections_per_ip: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class LoginConfig:
+    # VMailMgr's IP-based hosting: a bare "user" logs into the domain
+    # configured for the local address the client connected to.
+    default_domain: str = ""
+    by_address: dict[str, str] = field(default_factory=dict)
+    max_failures: int = 5  # per client address within failure_window
+    failure_window: float = 300.0
+    failure_delay: float = 1.0  # seconds added to every failed login
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    lifetime: int = 604800  # seconds; then the message bounces
+    retry_skip_local: int = 10  # qmail's chanskip: next = birth + (isqrt(age)+skip)^2
+    retry_skip_remote: int = 20
+    rescan_interval: float = 300.0  # backstop rescan; new mail wakes the manager at once
+    debris_age: int = 129600  # 36 hours, as qmail: tmp files older than this are removed
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryConfig:
+    remote: str = "hold"  # "hold" keeps remote mail queued; "deliver" sends it
+    local_concurrency: int = 16
+    remote_concurrency: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class LogConfig:
+    level: str = "info"
+    format: str = "text"  # "text" (event key=value) or "json"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    state_dir: str
+    hostname: str = field(default_factory=socket.getfqdn)
+    postmaster: str = ""  # default: postmaster@hostname
+    smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    pop3: Pop3Config = field(default_factory=Pop3Config)
+    login: LoginConfig = field(default_factory=LoginConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    @property
+    def postmaster_address(self) -> str:
+        return self.postmaster or f"postmaster@{self.hostname}"
+
+    def path(self, *parts: str) -> str:
+        """A path inside the state folder (parts come from code, never from clients)."""
+        return os.path.join(self.state_dir, *parts)
+
+
+_SECTIONS: Final[dict[str, type]] = {
+    "smtp": SmtpConfig,
+    "pop3": Pop3Config,
+    "login": LoginConfig,
+    "queue": QueueConfig,
+    "delivery": DeliveryConfig,
+    "log": LogConfig,
+}
+
+
+def _build_section(name: str, cls: type, raw: Any) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"[{name}] must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in fields:
+            raise ConfigError(f"unknown key {name}.{key}")
+        default = getattr(cls(), key)
+        if isinstance(default, tuple):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{name}.{key} must be a list of strings")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{name}.{key} must be true or false")
+        elif isinstance(default, float):
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise ConfigError(f"{name}.{key} must be a number")
+            value = float(value)
+        elif isinstance(default, int):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name}.{key} must be a non-negative integer")
+        elif isinstance(default, str):
+            if not isinstance(value, str):
+                raise ConfigError(f"{name}.{key} must be a string")
+        elif isinstance(default, dict) and not (
+            isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        ):
+            raise ConfigError(f"{name}.{key} must be a table of strings")
+        values[key] = value
+    return cls(**values)
+
+
+def _validate(config: Config) -> None:
+    for section in (config.smtp, config.pop3):
+        for text in section.listen:
+            parse_listen(text)
+    if config.delivery.remote not in {"hold", "deliver"}:
+        raise ConfigError('delivery.remote must be "hold" or "deliver"')
+    if config.log.format not in {"text", "json"}:
+        raise ConfigError('log.format must be "text" or "json"')
+    if config.log.level not in {"debug", "info", "warning", "error"}:
+        raise ConfigError("log.level must be debug, info, warning or error")
+    if config.smtp.max_line_length < 100 or config.smtp.max_command_line < 100:
+        raise ConfigError("smtp line limits must be at least 100")
+
+
+def load_config(state_dir: str) -> Config:
+    """Read ``state_dir/mailyard.toml`` (defaults if it does not exist)."""
+    state_dir = os.path.abspath(state_dir)
+    path = os.path.join(state_dir, CONFIG_NAME)
+    raw: dict[str, Any] = {}
+    if os.path.exists(path):
+        try:
+            with open(path, "rb") as handle:
+                raw = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    top: dict[str, Any] = {"state_dir": state_dir}
+    for key, value in raw.items():
+        if key in _SECTIONS:
+            top[key] = _build_section(key, _SECTIONS[key], value)
+        elif key in {"hostname", "postmaster"}:
+            if not isinstance(value, str):
+                raise ConfigError(f"{key} must be a string")
+            top[key] = value
+        else:
+            raise ConfigError(f"unknown key {key}")
+    config = Config(**top)
+    _validate(config)
+    return config
