@@ -1,0 +1,33 @@
+# mailyard — the two commands a fresh machine needs:
+#   make demo   set up a virtualenv, install, and start the server on ./var (loopback ports)
+#   make test   set up and run the whole test suite (what .ci/run calls)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: demo test setup lint bench clean
+
+$(BIN)/mailyard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/mailyard
+
+demo: setup
+	$(BIN)/mailyard --state ./var demo
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint
+	$(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/smtp_ingest.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

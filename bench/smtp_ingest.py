@@ -1,0 +1,160 @@
+"""SMTP ingest benchmark: N messages over C parallel sessions to 200 users in 2
+domains, timed from the first connection until every message is a file in a
+Maildir new/. Prints messages/s, MB/s and the server's CPU seconds.
+
+    .venv/bin/python bench/smtp_ingest.py                 # default matrix
+    .venv/bin/python bench/smtp_ingest.py -n 5000 -c 20 -s 4096
+
+The client is a small pipelining asyncio SMTP client so that the load
+generator costs as little CPU as possible on a 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.e2e.server import ServerProcess, write_config  # noqa: E402
+
+USERS_PER_DOMAIN = 100
+DOMAINS = ("bench-one.test", "bench-two.test")
+
+
+def provision_many(state: Path) -> list[str]:
+    from mailyard.directory.admin import create_user
+    from mailyard.directory.passwords import hash_password
+    from mailyard.directory.store import Directory
+    from mailyard.message.address import Address
+
+    directory = Directory.open(str(state / "directory.sqlite"))
+    hashed = hash_password("bench password")
+    users = []
+    for domain in DOMAINS:
+        directory.add_domain(domain)
+        for i in range(USERS_PER_DOMAIN):
+            create_user(directory, str(state / "mail"), Address(f"user{i}", domain), hashed)
+            users.append(f"user{i}@{domain}")
+    directory.close()
+    return users
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+async def expect(reader: asyncio.StreamReader, code: bytes) -> None:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("server closed")
+        if line[3:4] != b"-":
+            if not line.startswith(code):
+                raise RuntimeError(f"unexpected reply {line!r}")
+            return
+
+
+async def session(host: str, port: int, jobs: list[tuple[str, bytes]]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    await expect(reader, b"220")
+    writer.write(b"EHLO bench.example\r\n")
+    await expect(reader, b"250")
+    for rcpt, body in jobs:
+        writer.write(b"MAIL FROM:<bench@example.org>\r\nRCPT TO:<%s>\r\nDATA\r\n" % rcpt.encode())
+        await expect(reader, b"250")
+        await expect(reader, b"250")
+        await expect(reader, b"354")
+        writer.write(body + b".\r\n")
+        await expect(reader, b"250")
+    writer.write(b"QUIT\r\n")
+    await expect(reader, b"221")
+    writer.close()
+
+
+def make_body(size: int, n: int) -> bytes:
+    head = b"From: bench@example.org\r\nSubject: bench %d\r\n\r\n" % n
+    line = b"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789ab\r\n"
+    return head + line * max(1, (size - len(head)) // len(line))
+
+
+def count_new(state: Path) -> int:
+    total = 0
+    for domain in DOMAINS:
+        for entry in os.scandir(state / "mail" / domain):
+            total += sum(1 for _ in os.scandir(os.path.join(entry.path, "new")))
+    return total
+
+
+def run_one(messages: int, concurrency: int, size: int, keep: bool) -> dict[str, float]:
+    base = Path(tempfile.mkdtemp(prefix="mailyard-bench-", dir=os.environ.get("BENCH_DIR")))
+    state = base / "state"
+    write_config(state, "")
+    text = (state / "mailyard.toml").read_text().replace('level = "debug"', 'level = "warning"')
+    (state / "mailyard.toml").write_text(text)
+    users = provision_many(state)
+    server = ServerProcess(state).start()
+    try:
+        host, port = server.address("smtp")
+        assert server.proc is not None
+        cpu_before = cpu_seconds(server.proc.pid)
+        jobs = [(users[i % len(users)], make_body(size, i)) for i in range(messages)]
+        per_session = [jobs[i::concurrency] for i in range(concurrency)]
+        started = time.perf_counter()
+
+        async def drive() -> None:
+            await asyncio.gather(*(session(host, port, j) for j in per_session if j))
+
+        asyncio.run(drive())
+        acked = time.perf_counter()
+        while count_new(state) < messages:
+            time.sleep(0.01)
+        finished = time.perf_counter()
+        cpu = cpu_seconds(server.proc.pid) - cpu_before
+    finally:
+        server.stop()
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)
+    elapsed = finished - started
+    total_bytes = sum(len(b) for _, b in jobs)
+    return {
+        "messages": messages,
+        "sessions": concurrency,
+        "size": size,
+        "acked_s": acked - started,
+        "elapsed_s": elapsed,
+        "msg_per_s": messages / elapsed,
+        "mb_per_s": total_bytes / elapsed / 1e6,
+        "server_cpu_s": cpu,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-n", "--messages", type=int)
+    parser.add_argument("-c", "--concurrency", type=int)
+    parser.add_argument("-s", "--size", type=int)
+    parser.add_argument("--keep", action="store_true", help="keep the state folder")
+    args = parser.parse_args()
+    if args.messages or args.concurrency or args.size:
+        matrix = [(args.messages or 2000, args.concurrency or 20, args.size or 4096)]
+    else:
+        matrix = [(2000, 1, 4096), (5000, 20, 4096), (1000, 20, 100 * 1024)]
+    print(f"{'messages':>8} {'sessions':>8} {'size':>7} {'elapsed s':>9} {'msg/s':>8} "
+          f"{'MB/s':>7} {'server CPU s':>12}")
+    for messages, concurrency, size in matrix:
+        r = run_one(messages, concurrency, size, args.keep)
+        print(f"{messages:>8} {concurrency:>8} {size:>7} {r['elapsed_s']:>9.2f} "
+              f"{r['msg_per_s']:>8.0f} {r['mb_per_s']:>7.1f} {r['server_cpu_s']:>12.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

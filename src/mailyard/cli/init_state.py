@@ -1,0 +1,81 @@
+"""Creating a state folder: layout, a commented configuration, the directory."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Final
+
+from mailyard import fsio
+from mailyard.config import CONFIG_NAME
+
+__all__ = ["CONFIG_TEMPLATE", "init_state"]
+
+CONFIG_TEMPLATE: Final = """\
+# mailyard configuration. Every key is optional; the values shown commented
+# out are the defaults. Reference: docs/configuration.md.
+
+hostname = "{hostname}"          # name in greetings, Received: lines and bounces
+# postmaster = "postmaster@{hostname}"   # where double bounces go
+
+[smtp]
+# MX port. Production: [":25"]. Loopback only by default.
+listen = ["127.0.0.1:2525"]
+# max_message_size = 52428800     # octets, announced with SIZE, enforced while streaming
+# max_recipients = 1000
+# max_line_length = 1000          # octets incl. CRLF (RFC 5321 §4.5.3.1.6)
+# max_command_line = 1000
+# max_commands = 10000            # per connection
+# max_bad_commands = 20           # then 421 and the connection is closed
+# max_connections = 200
+# max_connections_per_ip = 20
+# timeout_command = 300.0         # seconds (RFC 5321 §4.5.3.2)
+# timeout_data_block = 180.0
+# relay_networks = []             # CIDRs allowed to relay without AUTH, e.g. ["127.0.0.0/8"]
+
+[pop3]
+listen = ["127.0.0.1:2110"]
+# timeout_idle = 600.0            # RFC 1939 §3: at least ten minutes
+# max_connections = 200
+# max_connections_per_ip = 20
+
+[login]
+# A bare user name (no @domain) logs into this domain ...
+default_domain = "{default_domain}"
+# ... or into the domain given here for the local address the client reached
+# (VMailMgr-style IP-based hosting):
+# by_address = {{ "192.0.2.10" = "example.com" }}
+# max_failures = 5                # per client address within failure_window
+# failure_window = 300.0
+# failure_delay = 1.0             # seconds added to every failed login
+
+[queue]
+# lifetime = 604800               # seconds before a message that cannot be delivered bounces
+# retry_skip_local = 10           # qmail's schedule: next = birth + (isqrt(age) + skip)^2
+# retry_skip_remote = 20
+# rescan_interval = 300.0
+
+[delivery]
+# "hold" keeps mail for other hosts queued until an operator enables delivery.
+remote = "hold"
+# local_concurrency = 16
+
+[log]
+# level = "info"                  # debug, info, warning, error
+# format = "text"                 # text (event key=value) or json
+"""
+
+
+def init_state(state_dir: str, hostname: str | None, default_domain: str = "") -> bool:
+    """Create the state folder layout and configuration; False if it existed."""
+    config_path = os.path.join(state_dir, CONFIG_NAME)
+    if os.path.exists(config_path):
+        return False
+    fsio.ensure_dir(state_dir)
+    for sub in ("queue", "mail", "run", "tls"):
+        fsio.ensure_dir(os.path.join(state_dir, sub))
+    text = CONFIG_TEMPLATE.format(
+        hostname=hostname or socket.getfqdn(), default_domain=default_domain
+    )
+    fsio.write_file_atomic(state_dir, CONFIG_NAME, [text.encode()], mode=0o600)
+    return True

@@ -1,0 +1,137 @@
+"""``mailyard init``, ``mailyard serve [--check]`` and ``mailyard demo``."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+
+import click
+
+from mailyard.cli.context import CliContext, CliError
+from mailyard.cli.init_state import init_state
+from mailyard.config import ConfigError, load_config
+from mailyard.log import configure, event
+
+__all__ = ["register"]
+
+DEMO_DOMAIN = "example.test"
+DEMO_USER = "demo"
+DEMO_PASSWORD_FILE = "demo-password"
+
+
+@click.command("init")
+@click.option("--hostname", help="Host name for greetings and Received: lines (default: FQDN).")
+@click.option("--default-domain", default="", help="Domain for logins given as a bare user name.")
+@click.pass_obj
+def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str) -> None:
+    """Create a state folder with a commented mailyard.toml."""
+    if not init_state(ctx.state_dir, hostname, default_domain):
+        raise CliError(f"{ctx.state_dir} is already initialised")
+    _open_directory(ctx).close()
+    click.echo(f"initialised {ctx.state_dir}; edit {ctx.state_dir}/mailyard.toml, then "
+               "add a domain: mailyard domain add example.com")
+
+
+@click.command("serve")
+@click.option("--check", is_flag=True, help="Validate the configuration and exit.")
+@click.pass_obj
+def serve_cmd(ctx: CliContext, check: bool) -> None:
+    """Run the server in the foreground (logs to stderr; SIGTERM/SIGINT stop it)."""
+    config = ctx.config()
+    if check:
+        _open_directory(ctx).close()
+        click.echo(f"configuration ok: {ctx.state_dir}/mailyard.toml")
+        return
+    _serve(ctx, announce=False)
+
+
+@click.command("demo")
+@click.pass_obj
+def demo_cmd(ctx: CliContext) -> None:
+    """Set up a demo state folder on first run (example.test, demo user) and serve it."""
+    created = init_state(ctx.state_dir, "mx.example.test", DEMO_DOMAIN)
+    password_path = os.path.join(ctx.state_dir, DEMO_PASSWORD_FILE)
+    if created:
+        password = secrets.token_urlsafe(12)
+        _create_demo(ctx, password)
+        with open(os.open(password_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(password + "\n")
+        click.echo(f"created demo state folder {ctx.state_dir}")
+    _serve(ctx, announce=True)
+
+
+def _open_directory(ctx: CliContext):  # type: ignore[no-untyped-def]
+    from mailyard.directory.store import Directory
+
+    return Directory.open(ctx.config().path("directory.sqlite"))
+
+
+def _create_demo(ctx: CliContext, password: str) -> None:
+    from mailyard.directory.admin import create_user
+    from mailyard.directory.passwords import hash_password
+    from mailyard.message.address import Address
+
+    directory = _open_directory(ctx)
+    try:
+        directory.add_domain(DEMO_DOMAIN)
+        create_user(directory, ctx.config().path("mail"), Address(DEMO_USER, DEMO_DOMAIN),
+                    hash_password(password))
+    finally:
+        directory.close()
+
+
+def _announce(ctx: CliContext, bound: dict[str, list[str]]) -> None:
+    password_path = os.path.join(ctx.state_dir, DEMO_PASSWORD_FILE)
+    try:
+        with open(password_path) as handle:
+            password = handle.read().strip()
+    except OSError:
+        password = "(see " + password_path + ")"
+    smtp = bound.get("smtp", ["127.0.0.1:2525"])[0]
+    pop3 = bound.get("pop3", ["127.0.0.1:2110"])[0]
+    smtp_host, _, smtp_port = smtp.rpartition(":")
+    pop3_host, _, pop3_port = pop3.rpartition(":")
+    address = f"{DEMO_USER}@{DEMO_DOMAIN}"
+    lines = [
+        "",
+        "mailyard is running (Ctrl-C stops it).",
+        f"  SMTP (MX)  {smtp}",
+        f"  POP3       {pop3}",
+        f"  mailbox    {address}   password: {password}",
+        "",
+        "Try it:",
+        f"  swaks --server {smtp_host} --port {smtp_port} --to {address}",
+        f"  python3 -c \"import smtplib; s=smtplib.SMTP('{smtp_host}', {smtp_port}); "
+        f"s.sendmail('me@example.org', ['{address}'], 'Subject: hi\\r\\n\\r\\nhello'); s.quit()\"",
+        f"  python3 -c \"import poplib; p=poplib.POP3('{pop3_host}', {pop3_port}); "
+        f"p.user('{address}'); p.pass_('{password}'); print(p.stat()); p.quit()\"",
+        "",
+    ]
+    click.echo("\n".join(lines))
+
+
+def _serve(ctx: CliContext, *, announce: bool) -> None:
+    from mailyard.server.app import run_server
+
+    try:
+        config = load_config(ctx.state_dir)
+    except ConfigError as exc:
+        raise CliError(f"configuration: {exc}") from exc
+    configure(config.log.level, config.log.format)
+    event("starting", state=ctx.state_dir, hostname=config.hostname, pid=os.getpid())
+
+    def on_ready(bound: dict[str, list[str]]) -> None:
+        if announce:
+            _announce(ctx, bound)
+        sys.stdout.flush()
+
+    try:
+        run_server(config, on_ready)
+    except OSError as exc:
+        raise CliError(f"cannot start: {exc.strerror or exc}") from exc
+
+
+def register(group: click.Group) -> None:
+    for command in (init_cmd, serve_cmd, demo_cmd):
+        group.add_command(command)

@@ -1,0 +1,54 @@
+"""What every session of a running server shares: config, stores, pools, counters."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import ParamSpec, TypeVar
+
+from mailyard.config import Config
+from mailyard.directory.store import Directory
+from mailyard.queue.store import Queue
+from mailyard.server.throttle import LoginThrottle
+
+__all__ = ["ServerContext"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+@dataclass
+class ServerContext:
+    config: Config
+    directory: Directory
+    queue: Queue
+    # Disk work (spool writes, fsync, commit) of the receiving side.
+    io_pool: ThreadPoolExecutor
+    # Password hashing is deliberately slow; it gets its own small pool so a
+    # burst of logins cannot delay queue commits.
+    auth_pool: ThreadPoolExecutor
+    throttle: LoginThrottle
+    notify_queue: Callable[[str], None]
+    relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    counters: dict[str, int] = field(default_factory=dict)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + n
+
+    def in_io(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.io_pool, lambda: func(*args, **kwargs))
+
+    def in_auth(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> Awaitable[T]:
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self.auth_pool, lambda: func(*args, **kwargs))
+
+    def relay_allowed(self, client_ip: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.relay_networks)

@@ -1,0 +1,179 @@
+"""POP3 server: the thin asyncio adapter between a socket and the POP3 core.
+
+The core owns the protocol (states, numbering, deletion marks, dot-stuffing);
+this adapter authenticates against the directory, opens the maildrop under
+its lock, streams messages from disk, and applies deletions only when the
+core says QUIT committed them (RFC 1939 §6: a dropped connection deletes
+nothing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from mailyard import fsio
+from mailyard.directory.logins import authenticate
+from mailyard.directory.model import Mailbox
+from mailyard.log import event
+from mailyard.maildir.drop import Maildrop, MaildropBusy
+from mailyard.proto.pop3 import (
+    AWAITING_REPLY,
+    CLOSED,
+    NEED_DATA,
+    Commit,
+    ConnectionClosed,
+    DropEntry,
+    Login,
+    Pop3Server,
+    Pop3ServerConfig,
+    Retrieve,
+)
+from mailyard.server.context import ServerContext
+
+__all__ = ["Pop3Session"]
+
+_READ_SIZE = 16384
+_CHUNK = 65536
+
+
+class Pop3Session:
+    """One POP3 connection."""
+
+    def __init__(
+        self,
+        ctx: ServerContext,
+        core_config: Pop3ServerConfig,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> None:
+        self.ctx = ctx
+        self.core = Pop3Server(core_config)
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername") or ("unknown", 0)
+        local = writer.get_extra_info("sockname") or ("", 0)
+        self.client_ip = str(peer[0])
+        self.local_ip = str(local[0])
+        self.drop: Maildrop | None = None
+        self.mailbox: Mailbox | None = None
+
+    def default_domain(self) -> str | None:
+        login = self.ctx.config.login
+        return login.by_address.get(self.local_ip) or login.default_domain or None
+
+    async def run(self) -> None:
+        self.core.greeting()
+        try:
+            while True:
+                ev = self.core.next_event()
+                if ev is NEED_DATA:
+                    await self._flush()
+                    try:
+                        async with asyncio.timeout(self.ctx.config.pop3.timeout_idle):
+                            data = await self.reader.read(_READ_SIZE)
+                    except TimeoutError:
+                        self.writer.write(b"-ERR autologout: idle too long\r\n")
+                        await self.writer.drain()
+                        return
+                    self.core.receive_data(data)
+                    continue
+                if ev is CLOSED:
+                    await self._flush()
+                    return
+                if ev is AWAITING_REPLY:
+                    raise RuntimeError("POP3 core awaits a reply nobody will send")
+                await self._handle(ev)
+        finally:
+            await self.close()
+
+    async def _handle(self, ev: object) -> None:
+        if isinstance(ev, Login):
+            await self._login(ev)
+        elif isinstance(ev, Retrieve):
+            await self._retrieve(ev.index)
+        elif isinstance(ev, Commit):
+            await self._commit(ev.deleted)
+        elif isinstance(ev, ConnectionClosed):
+            return
+        else:
+            raise RuntimeError(f"unexpected POP3 event {ev!r}")
+
+    async def _login(self, ev: Login) -> None:
+        throttle = self.ctx.throttle
+        if throttle.blocked(self.client_ip):
+            event("pop3.login", ip=self.client_ip, result="throttled")
+            self.core.login_failed("too many failed logins; try again later")
+            return
+        mailbox = await self.ctx.in_auth(
+            authenticate, self.ctx.directory, ev.username, ev.password, self.default_domain()
+        )
+        if mailbox is None:
+            throttle.failure(self.client_ip)
+            self.ctx.count("auth_failures")
+            event("pop3.login", ip=self.client_ip, user=ev.username, result="failed")
+            await asyncio.sleep(throttle.delay)
+            self.core.login_failed("authentication failed")
+            return
+        try:
+            path = fsio.safe_join(self.ctx.config.path("mail"), mailbox.maildir)
+            self.drop = await self.ctx.in_io(Maildrop.open, path)
+        except MaildropBusy:
+            event("pop3.login", ip=self.client_ip, user=str(mailbox.address), result="in-use")
+            self.core.login_in_use()
+            return
+        except OSError as exc:
+            event("pop3.maildrop_error", level=logging.ERROR, user=str(mailbox.address),
+                  error=exc.strerror or str(exc))
+            self.core.login_failed("mailbox unavailable; try again later", code="SYS/TEMP")
+            return
+        self.mailbox = mailbox
+        entries = [DropEntry(size=e.size, uid=e.uid) for e in self.drop.entries]
+        event("pop3.login", ip=self.client_ip, user=str(mailbox.address), result="ok",
+              messages=len(entries))
+        self.core.login_ok(entries)
+
+    async def _retrieve(self, index: int) -> None:
+        drop = self.drop
+        assert drop is not None
+        entry = drop.entries[index]
+        try:
+            handle = await self.ctx.in_io(drop.open_message, index)
+        except OSError:
+            self.core.retrieve_failed("message is no longer available")
+            return
+        try:
+            self.core.retrieve_begin(entry.size)
+            while True:
+                chunk = await self.ctx.in_io(handle.read, _CHUNK)
+                if not chunk:
+                    break
+                self.core.retrieve_chunk(chunk)
+                await self._flush()
+            self.core.retrieve_end()
+        finally:
+            handle.close()
+
+    async def _commit(self, deleted: tuple[int, ...]) -> None:
+        drop = self.drop
+        ok = True
+        if drop is not None and deleted:
+            try:
+                await self.ctx.in_io(drop.delete, list(deleted))
+            except OSError as exc:
+                ok = False
+                event("pop3.delete_error", level=logging.ERROR, error=exc.strerror or str(exc))
+        user = str(self.mailbox.address) if self.mailbox else None
+        event("pop3.quit", ip=self.client_ip, user=user, deleted=len(deleted), ok=ok)
+        self.core.commit_done(ok, "bye" if ok else "some messages were not deleted")
+
+    async def _flush(self) -> None:
+        out = self.core.data_to_send()
+        if out:
+            self.writer.write(out)
+            await self.writer.drain()
+
+    async def close(self) -> None:
+        drop, self.drop = self.drop, None
+        if drop is not None:
+            await self.ctx.in_io(drop.close)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailyard.cli.init_state import init_state
+from mailyard.config import ConfigError, load_config, parse_listen
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    config = load_config(str(tmp_path))
+    assert config.smtp.max_message_size == 50 * 1024 * 1024
+    assert config.delivery.remote == "hold"
+
+
+def test_template_is_valid(tmp_path: Path) -> None:
+    assert init_state(str(tmp_path / "s"), "mx.example.test", "example.test")
+    config = load_config(str(tmp_path / "s"))
+    assert config.hostname == "mx.example.test"
+    assert config.login.default_domain == "example.test"
+    assert not init_state(str(tmp_path / "s"), None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["bogus = 1", "[smtp]\nmax_recipients = -1", "[smtp]\nlisten = 5", "[delivery]\nremote = \"maybe\"",
+     "[smtp]\nnope = 1", "[log]\nformat = \"xml\"", "hostname = 3", "[smtp", "[smtp]\nlisten = [\"nohost\"]"],
+)
+def test_bad_config_is_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "mailyard.toml").write_text(text)
+    with pytest.raises(ConfigError):
+        load_config(str(tmp_path))
+
+
+def test_parse_listen() -> None:
+    assert parse_listen("127.0.0.1:25").port == 25
+    assert parse_listen("[::1]:2525").host == "::1"
+    assert parse_listen(":25").host == "0.0.0.0"
