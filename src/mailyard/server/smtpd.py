@@ -121,7 +121,7 @@ class SmtpSession:
         elif isinstance(ev, RcptTo):
             self.core.send(self._rcpt(ev.recipient))
         elif isinstance(ev, DataStart):
-            await self._data_start()
+            await self._data_start(ev.bdat)
         elif isinstance(ev, DataAborted):
             self.txn.aborted = True
             await self._discard_spool()
@@ -153,7 +153,7 @@ class SmtpSession:
 
     # -- DATA / BDAT ---------------------------------------------------------------
 
-    async def _data_start(self) -> None:
+    async def _data_start(self, bdat: bool) -> None:
         txn = self.txn
         envelope = Envelope(
             sender="" if txn.sender is None else str(txn.sender),
@@ -179,7 +179,10 @@ class SmtpSession:
             timestamp=envelope.birth,
         )
         txn.spool.add(header)
-        self.core.send(Reply(354, None, "end data with <CR><LF>.<CR><LF>"))
+        if bdat:
+            self.core.send(Reply(250, "2.0.0", "ready for chunks"))
+        else:
+            self.core.send(Reply(354, None, "end data with <CR><LF>.<CR><LF>"))
 
     async def _chunk(self, data: bytes) -> None:
         spool = self.txn.spool
