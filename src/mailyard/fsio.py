@@ -32,8 +32,10 @@ __all__ = [
     "create_excl",
     "ensure_dir",
     "fsync_dir",
+    "fsync_file",
     "is_disk_full",
     "link_into",
+    "open_append",
     "rename_into",
     "safe_component",
     "safe_join",
@@ -125,6 +127,30 @@ def write_all(fd: int, data: bytes | memoryview) -> None:
         view = view[written:]
 
 
+def fsync_file(fd: int) -> None:
+    """Make an open file's data durable before the caller acts on it."""
+    os.fsync(fd)
+
+
+def open_append(directory: str, name: str, mode: int = 0o600) -> tuple[int, bool]:
+    """Open ``directory/name`` for reading and appending, creating it if absent.
+
+    Returns ``(fd, created)``. A file this call created has a directory entry
+    that is not durable yet: the caller syncs ``directory`` after the first
+    write (a file's fsync does not cover its name).
+    """
+    path = os.path.join(directory, safe_component(name))
+    flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags), False
+    except FileNotFoundError:
+        pass
+    try:
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, mode), True
+    except FileExistsError:
+        return os.open(path, flags), False
+
+
 def fsync_dir(path: str) -> None:
     """Make the directory's entries (creations, renames, links) durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
@@ -171,7 +197,7 @@ def write_file_atomic(
     try:
         for chunk in chunks:
             write_all(fd, chunk)
-        os.fsync(fd)
+        fsync_file(fd)
     except BaseException:
         os.close(fd)
         _unlink_quietly(tmp_path)

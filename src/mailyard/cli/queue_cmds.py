@@ -85,10 +85,10 @@ def queue_show(ctx: CliContext, qid: str, as_json: bool) -> None:
     queue = _queue(ctx)
     try:
         message = queue.load(qid)
+    except QueueCorrupt as exc:  # before ValueError: QueueCorrupt is one
+        raise CliError(f"message {qid} is corrupt: {exc}") from exc
     except (QueueNotFound, ValueError) as exc:
         raise CliError(f"no queued message {qid!r}") from exc
-    except QueueCorrupt as exc:
-        raise CliError(f"message {qid} is corrupt: {exc}") from exc
     data = _summary(message, time.time())
     data["birth"] = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(message.envelope.birth))
     data["status"] = [
