@@ -14,7 +14,7 @@ from typing import BinaryIO
 from mailyard import fsio
 from mailyard.directory.model import Mailbox
 from mailyard.dispatch.result import Delivered, DeliveryResult, PermFail, TempFail
-from mailyard.maildir.store import deliver, ensure_maildir
+from mailyard.maildir.deliver import deliver, ensure_maildir
 from mailyard.message.headers import delivered_to_header, has_delivered_to, return_path_header
 
 __all__ = ["deliver_to_mailbox"]
