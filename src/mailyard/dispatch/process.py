@@ -208,7 +208,9 @@ class MessageProcessor:
                 message_id_host=self.hostname,
                 boundary_seed=f"{message.id}.{os.getpid()}",
             )
-            envelope = Envelope("", (sender,), now, extra=((KIND_KEY, KIND_BOUNCE),))
+            # RFC 6531/6532: a bounce to a UTF-8 address carries it in To: too.
+            envelope = Envelope("", (sender,), now, smtputf8=not sender.isascii(),
+                                extra=((KIND_KEY, KIND_BOUNCE),))
         else:
             # RFC 5321 §6.1: never bounce to the null sender; tell the postmaster instead.
             data = build_double_bounce(

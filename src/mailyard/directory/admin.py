@@ -1,0 +1,306 @@
+"""Checked directory operations: who may change what, and the Maildirs that go with it.
+
+VMailMgr's rule: an owner manages only its own domains and their mailboxes;
+whoever can read the state folder is the site administrator and manages
+everything, including owners and the list of hosted domains (adding a
+domain changes where the site accepts mail, so owners cannot). Each
+operation takes an ``actor``; the CLI authenticates an owner before it
+builds an ``OwnerActor``.
+
+For an owner, a domain it does not manage is refused the same way whether
+or not it exists, so owners cannot probe each other's domains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+from mailyard import fsio
+from mailyard.directory.errors import (
+    AlreadyExists,
+    DirectoryError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    StorageError,
+)
+from mailyard.directory.model import (
+    Domain,
+    Mailbox,
+    Owner,
+    canonical_owner_name,
+    hosted_domain,
+    maildir_for,
+)
+from mailyard.directory.store import Directory
+from mailyard.maildir.deliver import ensure_maildir
+from mailyard.message.address import Address, AddressError, validate_localpart
+
+__all__ = [
+    "SITE_ADMIN",
+    "Actor",
+    "AlreadyExists",
+    "DirectoryError",
+    "InvalidInput",
+    "NotFound",
+    "OwnerActor",
+    "PermissionDenied",
+    "SiteAdmin",
+    "StorageError",
+    "add_domain",
+    "add_owner",
+    "create_user",
+    "get_domain",
+    "get_user",
+    "list_domains",
+    "list_owners",
+    "list_users",
+    "remove_domain",
+    "remove_owner",
+    "remove_user",
+    "set_domain_owner",
+    "set_owner_password",
+    "set_user_enabled",
+    "set_user_password",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteAdmin:
+    """The site administrator: anyone who can read the state folder."""
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerActor:
+    """An authenticated domain owner."""
+
+    name: str
+
+
+Actor: TypeAlias = SiteAdmin | OwnerActor
+SITE_ADMIN: Final = SiteAdmin()
+
+
+def _require_admin(actor: Actor, action: str) -> None:
+    if isinstance(actor, OwnerActor):
+        raise PermissionDenied(f"only the site administrator may {action}")
+
+
+def _require_domain(directory: Directory, actor: Actor, name: str) -> Domain:
+    """The domain, if ``actor`` may manage it (see module doc for the refusal rule)."""
+    canonical = hosted_domain(name)
+    domain = directory.get_domain(canonical)
+    if isinstance(actor, OwnerActor):
+        if domain is None or domain.owner != actor.name:
+            raise PermissionDenied(f"owner {actor.name} does not manage domain {canonical}")
+    elif domain is None:
+        raise NotFound(f"no such domain {canonical}")
+    return domain
+
+
+def _checked_address(address: Address) -> Address:
+    try:
+        validate_localpart(address.local, utf8=True)
+    except AddressError as exc:
+        raise InvalidInput(f"invalid address {address}: {exc}") from exc
+    return Address(address.local, hosted_domain(address.domain))
+
+
+def _maildir_path(mail_root: str, maildir: str) -> str:
+    try:
+        return fsio.safe_join(mail_root, maildir)
+    except fsio.UnsafePathError as exc:
+        raise InvalidInput(f"unsafe maildir path {maildir!r}") from exc
+
+
+def _delete_maildir(mail_root: str, maildir: str) -> None:
+    """Delete a mailbox's Maildir tree: only the stored path, only below mail_root.
+
+    shutil.rmtree refuses a symlink at the top and, on Linux, walks by file
+    descriptor without following links, so nothing outside the tree goes.
+    """
+    path = _maildir_path(mail_root, maildir)
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise StorageError(
+            f"entry removed, but its Maildir {maildir} could not be deleted: {exc.strerror or exc}"
+        ) from exc
+
+
+# -- owners (site administrator only) ------------------------------------------
+
+
+def add_owner(
+    directory: Directory, name: str, password_hash: str, *, actor: Actor = SITE_ADMIN
+) -> Owner:
+    _require_admin(actor, "add owners")
+    return directory.add_owner(canonical_owner_name(name), password_hash)
+
+
+def remove_owner(directory: Directory, name: str, *, actor: Actor = SITE_ADMIN) -> None:
+    _require_admin(actor, "remove owners")
+    directory.remove_owner(name)
+
+
+def set_owner_password(
+    directory: Directory, name: str, password_hash: str, *, actor: Actor = SITE_ADMIN
+) -> None:
+    _require_admin(actor, "change owner passwords")
+    directory.set_owner_password(name, password_hash)
+
+
+def list_owners(directory: Directory, *, actor: Actor = SITE_ADMIN) -> list[Owner]:
+    _require_admin(actor, "list owners")
+    return directory.list_owners()
+
+
+# -- domains ---------------------------------------------------------------------
+
+
+def add_domain(
+    directory: Directory, name: str, *, owner: str | None = None, actor: Actor = SITE_ADMIN
+) -> Domain:
+    _require_admin(actor, "add domains")
+    return directory.add_domain(name, owner)
+
+
+def set_domain_owner(
+    directory: Directory, name: str, owner: str | None, *, actor: Actor = SITE_ADMIN
+) -> Domain:
+    _require_admin(actor, "change a domain's owner")
+    return directory.set_domain_owner(name, owner)
+
+
+def remove_domain(
+    directory: Directory,
+    mail_root: str,
+    name: str,
+    *,
+    force: bool = False,
+    keep_mail: bool = False,
+    actor: Actor = SITE_ADMIN,
+) -> list[Mailbox]:
+    """Remove a domain (refused while it has mailboxes unless ``force``).
+
+    With ``force`` its mailboxes go too and, unless ``keep_mail``, their
+    Maildirs. Returns the mailboxes removed.
+    """
+    _require_admin(actor, "remove domains")
+    canonical = hosted_domain(name)
+    removed = directory.remove_domain(canonical, force=force)
+    if not keep_mail:
+        for mailbox in removed:
+            _delete_maildir(mail_root, mailbox.maildir)
+        # The domain's folder goes too, but only if nothing else is left in it
+        # (rmdir fails on a non-empty or missing folder, which is fine).
+        with contextlib.suppress(OSError):
+            os.rmdir(_maildir_path(mail_root, canonical))
+    return removed
+
+
+def list_domains(directory: Directory, *, actor: Actor = SITE_ADMIN) -> list[Domain]:
+    if isinstance(actor, OwnerActor):
+        return directory.list_domains(owner=actor.name)
+    return directory.list_domains()
+
+
+def get_domain(directory: Directory, name: str, *, actor: Actor = SITE_ADMIN) -> Domain:
+    return _require_domain(directory, actor, name)
+
+
+# -- users -----------------------------------------------------------------------
+
+
+def create_user(
+    directory: Directory,
+    mail_root: str,
+    address: Address,
+    password_hash: str,
+    *,
+    actor: Actor = SITE_ADMIN,
+) -> Mailbox:
+    """Create a mailbox: check, choose its Maildir path, create the Maildir, insert the entry.
+
+    The Maildir exists before the entry does, so mail accepted for the new
+    address always has somewhere to go. A Maildir left by an earlier
+    ``remove --keep-mail`` of the same address is reused, old mail and all.
+    """
+    address = _checked_address(address)
+    if not password_hash:
+        raise InvalidInput("a mailbox needs a password hash")
+    _require_domain(directory, actor, address.domain)
+    if directory.get_mailbox(address) is not None:
+        raise AlreadyExists(f"mailbox {address} already exists")
+    maildir = maildir_for(address)
+    try:
+        ensure_maildir(_maildir_path(mail_root, maildir))
+    except OSError as exc:
+        raise StorageError(f"cannot create Maildir {maildir}: {exc.strerror or exc}") from exc
+    return directory.add_mailbox(address, maildir, password_hash)
+
+
+def remove_user(
+    directory: Directory,
+    mail_root: str,
+    address: Address,
+    *,
+    keep_mail: bool = False,
+    actor: Actor = SITE_ADMIN,
+) -> Mailbox:
+    """Remove a mailbox's entry, then (unless ``keep_mail``) its Maildir tree."""
+    address = _checked_address(address)
+    _require_domain(directory, actor, address.domain)
+    # The entry goes first: from then on no new mail is routed to the Maildir.
+    mailbox = directory.remove_mailbox(address)
+    if not keep_mail:
+        _delete_maildir(mail_root, mailbox.maildir)
+    return mailbox
+
+
+def set_user_password(
+    directory: Directory, address: Address, password_hash: str, *, actor: Actor = SITE_ADMIN
+) -> None:
+    address = _checked_address(address)
+    if not password_hash:
+        raise InvalidInput("a mailbox needs a password hash")
+    _require_domain(directory, actor, address.domain)
+    directory.set_password(address, password_hash)
+
+
+def set_user_enabled(
+    directory: Directory, address: Address, enabled: bool, *, actor: Actor = SITE_ADMIN
+) -> None:
+    address = _checked_address(address)
+    _require_domain(directory, actor, address.domain)
+    directory.set_enabled(address, enabled)
+
+
+def get_user(directory: Directory, address: Address, *, actor: Actor = SITE_ADMIN) -> Mailbox:
+    address = _checked_address(address)
+    _require_domain(directory, actor, address.domain)
+    mailbox = directory.get_mailbox(address)
+    if mailbox is None:
+        raise NotFound(f"no such mailbox {address}")
+    return mailbox
+
+
+def list_users(
+    directory: Directory, domain: str | None = None, *, actor: Actor = SITE_ADMIN
+) -> list[Mailbox]:
+    """Mailboxes of one domain, or of every domain the actor manages."""
+    if domain is not None:
+        return directory.list_mailboxes(_require_domain(directory, actor, domain).name)
+    if isinstance(actor, OwnerActor):
+        return [
+            mailbox
+            for owned in directory.list_domains(owner=actor.name)
+            for mailbox in directory.list_mailboxes(owned.name)
+        ]
+    return directory.list_mailboxes()
