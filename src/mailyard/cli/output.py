@@ -21,4 +21,6 @@ def print_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> Non
     table = Table(*columns, box=None, pad_edge=False, show_edge=False, header_style="bold")
     for row in rows:
         table.add_row(*("" if v is None else str(v) for v in row))
-    Console(no_color=not sys.stdout.isatty(), width=200 if not sys.stdout.isatty() else None).print(table)
+    tty = sys.stdout.isatty()
+    # A pipe gets a wide fixed width so scripts see one row per line.
+    Console(no_color=not tty, width=None if tty else 200).print(table)

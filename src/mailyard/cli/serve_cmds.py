@@ -11,13 +11,14 @@ import click
 from mailyard.cli.context import CliContext, CliError
 from mailyard.cli.init_state import init_state
 from mailyard.config import ConfigError, load_config
+from mailyard.directory.store import Directory
 from mailyard.log import configure, event
 
 __all__ = ["register"]
 
 DEMO_DOMAIN = "example.test"
 DEMO_USER = "demo"
-DEMO_PASSWORD_FILE = "demo-password"
+DEMO_PASSWORD_FILE = "demo-password"  # noqa: S105 (a file name, not a password)
 
 
 @click.command("init")
@@ -38,7 +39,7 @@ def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str) -> None
 @click.pass_obj
 def serve_cmd(ctx: CliContext, check: bool) -> None:
     """Run the server in the foreground (logs to stderr; SIGTERM/SIGINT stop it)."""
-    config = ctx.config()
+    ctx.config()  # refuses a folder that is not initialised, or a bad config
     if check:
         _open_directory(ctx).close()
         click.echo(f"configuration ok: {ctx.state_dir}/mailyard.toml")
@@ -61,8 +62,7 @@ def demo_cmd(ctx: CliContext) -> None:
     _serve(ctx, announce=True)
 
 
-def _open_directory(ctx: CliContext):  # type: ignore[no-untyped-def]
-    from mailyard.directory.store import Directory
+def _open_directory(ctx: CliContext) -> Directory:
 
     return Directory.open(ctx.config().path("directory.sqlite"))
 

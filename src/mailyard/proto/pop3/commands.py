@@ -2,8 +2,9 @@
 
 A command is a case-insensitive keyword of three or four letters, then
 arguments separated by spaces. We are lenient about repeated spaces, except
-for PASS, whose argument is the rest of the line so passwords may hold
-spaces (RFC 1939 §13, "the PASS command has exactly one argument").
+for PASS, whose argument is the rest of the line after the first space so
+passwords may hold spaces (RFC 1939 §7 PASS discussion: the server may
+treat spaces in the argument as part of the password).
 Errors raise ``CommandError`` carrying the response to send.
 """
 
@@ -88,7 +89,9 @@ def parse_command(line: bytes) -> Command:
     if verb == "PASS":
         args: tuple[str, ...] = (text,) if text else ()
     else:
-        args = tuple(text.split())
+        # Split on SP only (RFC 2449 §3): str.split() would also cut at
+        # Unicode spaces inside a UTF-8 user name.
+        args = tuple(part for part in text.split(" ") if part)
     low, high = arity
     if not low <= len(args) <= high:
         raise CommandError(ERR_SYNTAX)

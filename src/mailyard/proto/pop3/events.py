@@ -51,7 +51,7 @@ CLOSED: Final = Sentinel.CLOSED
 
 @dataclass(frozen=True, slots=True)
 class Login:
-    """USER+PASS (RFC 1939 §7) or AUTH PLAIN (RFC 5034, RFC 4616).
+    """USER+PASS (RFC 1939 §7) or AUTH PLAIN / LOGIN (RFC 5034, RFC 4616).
 
     Answer with ``login_ok(drop)``, ``login_failed(text, code)`` or
     ``login_in_use()``. ``authzid`` is "" unless a PLAIN client asked for
@@ -60,16 +60,18 @@ class Login:
 
     username: str
     password: str = field(repr=False)
-    mechanism: Literal["USER", "PLAIN"]
+    mechanism: Literal["USER", "PLAIN", "LOGIN"]
     authzid: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Retrieve:
     """RETR (``top_lines`` None) or TOP (RFC 1939 §7) of the message at
-    0-based ``index`` in the drop given to ``login_ok``. Answer with
-    ``retrieve_begin`` / ``retrieve_chunk``… / ``retrieve_end``, or
-    ``retrieve_failed`` before any begin. The core dot-stuffs and cuts TOP."""
+    0-based ``index`` in the drop given to ``login_ok`` (never a deleted
+    one). Answer with ``retrieve_begin(size)`` / ``retrieve_chunk``… /
+    ``retrieve_end``, or ``retrieve_failed``. Send the whole message: the
+    core dot-stuffs it and cuts TOP (``retrieve_wants_more`` turns False
+    once the rest would be dropped anyway)."""
 
     index: int
     top_lines: int | None = None
@@ -87,7 +89,8 @@ class Commit:
 @dataclass(frozen=True, slots=True)
 class StartTls:
     """STLS (RFC 2595 §4): the core already queued "+OK". Write
-    ``data_to_send()``, do the TLS handshake, then call ``start_tls()``."""
+    ``data_to_send()``, do the TLS handshake, then call ``start_tls()``;
+    nothing more is read until then."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,11 +2,12 @@
 the core chooses itself, named by status and meaning.
 
 Wire form, RFC 1939 §3: ``+OK`` or ``-ERR``, optionally a space and text,
-CRLF; at most 512 octets including CRLF. RFC 2449 §8: an ``-ERR`` may carry
+CRLF; at most 512 octets including CRLF. RFC 2449 §8: a response may carry
 a response code in brackets right after the status (``[IN-USE]``,
-``[LOGIN-DELAY]``, and RFC 3206's ``[SYS/TEMP]``, ``[SYS/PERM]``, ``[AUTH]``).
-A multi-line response is the status line, the lines (dot-stuffed) and a
-line holding a single ".".
+``[LOGIN-DELAY]``, and RFC 3206's ``[SYS/TEMP]``, ``[SYS/PERM]``,
+``[AUTH]``). A multi-line response is the status line, the lines
+(dot-stuffed) and a line holding a single ".". A SASL challenge is
+``"+" SP base64`` (RFC 5034 §4).
 """
 
 from __future__ import annotations
@@ -16,14 +17,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from mailyard.proto.sasl import SaslProblem
+
 __all__ = [
     "ERR_ALREADY_DELETED",
     "ERR_AUTH_CANCELLED",
     "ERR_BAD_BASE64",
     "ERR_BAD_CREDENTIALS",
     "ERR_INVALID_NUMBER",
+    "ERR_IN_USE",
     "ERR_LINE_TOO_LONG",
     "ERR_MESSAGE_DELETED",
+    "ERR_NOT_AVAILABLE",
     "ERR_NO_SUCH_MESSAGE",
     "ERR_NO_USER",
     "ERR_SYNTAX",
@@ -33,15 +38,19 @@ __all__ = [
     "ERR_UNKNOWN_COMMAND",
     "ERR_UNKNOWN_MECHANISM",
     "ERR_WRONG_STATE",
+    "MAX_RESPONSE_LINE",
     "OK",
-    "OK_BYE",
     "OK_CAPA",
+    "OK_MECHANISMS",
     "OK_SEND_PASS",
     "OK_STLS",
     "OK_TOP",
-    "SASL_EMPTY_CHALLENGE",
+    "OK_UIDL",
+    "SASL_ERRORS",
     "Response",
+    "messages_summary",
     "render",
+    "render_challenge",
     "render_multiline",
 ]
 
@@ -53,7 +62,9 @@ _FORBIDDEN: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """One status line. Invalid values raise ``ValueError`` (API misuse)."""
+    """One status line. Invalid values raise ``ValueError`` (API misuse):
+    a control character (CR/LF would let the text inject extra lines), a
+    malformed code, or a line over 512 octets."""
 
     ok: bool
     text: str = ""
@@ -88,17 +99,28 @@ def render_multiline(first: Response, lines: Iterable[str]) -> bytes:
     return bytes(out)
 
 
+def messages_summary(count: int, octets: int) -> str:
+    """``2 messages (320 octets)``: the drop summary of RFC 1939 §5's examples."""
+    noun = "message" if count == 1 else "messages"
+    return f"{count} {noun} ({octets} octets)"
+
+
+def render_challenge(encoded: str) -> bytes:
+    """RFC 5034 §4: a server challenge, ``"+" SP base64`` (empty for PLAIN)."""
+    return b"+ " + encoded.encode("ascii") + b"\r\n"
+
+
 OK: Final = Response(True)
-OK_BYE: Final = Response(True, "bye")
 OK_CAPA: Final = Response(True, "capability list follows")
+OK_MECHANISMS: Final = Response(True, "SASL mechanisms follow")
 OK_SEND_PASS: Final = Response(True, "send PASS")
 OK_STLS: Final = Response(True, "begin TLS negotiation")
 OK_TOP: Final = Response(True, "top of message follows")
-# RFC 5034 §4: a challenge is "+" SP base64; PLAIN's first challenge is empty.
-SASL_EMPTY_CHALLENGE: Final = b"+ \r\n"
+OK_UIDL: Final = Response(True, "unique-id listing follows")
 
 ERR_UNKNOWN_COMMAND: Final = Response(False, "unknown command")
 ERR_WRONG_STATE: Final = Response(False, "command not valid in this state")
+ERR_NOT_AVAILABLE: Final = Response(False, "command not available")
 ERR_SYNTAX: Final = Response(False, "syntax error")
 ERR_LINE_TOO_LONG: Final = Response(False, "line too long")
 ERR_INVALID_NUMBER: Final = Response(False, "invalid message number")
@@ -111,5 +133,15 @@ ERR_UNKNOWN_MECHANISM: Final = Response(False, "unsupported authentication mecha
 ERR_AUTH_CANCELLED: Final = Response(False, "authentication cancelled")
 ERR_BAD_BASE64: Final = Response(False, "invalid base64 data")
 ERR_BAD_CREDENTIALS: Final = Response(False, "malformed credentials")
-ERR_TOO_MANY_ERRORS: Final = Response(False, "too many errors")
-ERR_TOO_MANY_COMMANDS: Final = Response(False, "too many commands", "SYS/TEMP")
+# RFC 2449 §8.1.1: IN-USE, the maildrop is locked by another session.
+ERR_IN_USE: Final = Response(False, "maildrop already in use", "IN-USE")
+ERR_TOO_MANY_ERRORS: Final = Response(False, "too many errors, closing connection")
+ERR_TOO_MANY_COMMANDS: Final = Response(False, "too many commands, closing connection")
+
+# RFC 5034 §4: a failed exchange gets -ERR; the text says why.
+SASL_ERRORS: Final[dict[SaslProblem, Response]] = {
+    SaslProblem.CANCELLED: ERR_AUTH_CANCELLED,
+    SaslProblem.BAD_BASE64: ERR_BAD_BASE64,
+    SaslProblem.MALFORMED: ERR_BAD_CREDENTIALS,
+    SaslProblem.TOO_LONG: ERR_BAD_CREDENTIALS,
+}

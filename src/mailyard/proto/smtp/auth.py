@@ -1,22 +1,19 @@
-"""SMTP AUTH exchanges (RFC 4954) for SASL PLAIN (RFC 4616) and LOGIN.
+"""SMTP AUTH exchanges (RFC 4954) over the shared SASL steps (proto/sasl.py).
 
-Pure step functions: an ``AuthExchange`` takes the client's lines and answers
-either with the next 334 challenge or with the finished ``Authenticate``
-event. Any error raises ``SaslError`` carrying the 501 reply; the exchange is
-then over (RFC 4954 §4).
+An ``AuthExchange`` takes the client's lines and answers either with the
+next 334 challenge or with the finished ``Authenticate`` event. Any error
+raises ``SaslError`` carrying the 501 reply; the exchange is then over
+(RFC 4954 §4). Only the SMTP framing and replies live here.
 """
 
 from __future__ import annotations
 
-import binascii
-from base64 import b64decode
-from typing import Final
+from collections.abc import Callable
+from typing import Final, TypeAlias
 
+from mailyard.proto import sasl
 from mailyard.proto.smtp.events import Authenticate
 from mailyard.proto.smtp.replies import (
-    R334_LOGIN_PASSWORD,
-    R334_LOGIN_USERNAME,
-    R334_SASL_EMPTY,
     R501_AUTH_CANCELLED,
     R501_BAD_BASE64,
     R501_BAD_CREDENTIALS_SYNTAX,
@@ -24,16 +21,19 @@ from mailyard.proto.smtp.replies import (
     Reply,
 )
 
-__all__ = [
-    "MECHANISMS",
-    "AuthExchange",
-    "SaslError",
-    "decode_base64",
-    "decode_plain",
-    "open_exchange",
-]
+__all__ = ["MECHANISMS", "AuthExchange", "SaslError", "open_exchange"]
 
-MECHANISMS: Final = frozenset({"PLAIN", "LOGIN"})
+MECHANISMS: Final = sasl.MECHANISMS
+
+_Step: TypeAlias = Callable[[], "sasl.Challenge | sasl.Credentials"]
+
+# RFC 4954 §4: a failed exchange gets a 501; which one depends on the cause.
+_REPLIES: Final[dict[sasl.SaslProblem, Reply]] = {
+    sasl.SaslProblem.CANCELLED: R501_AUTH_CANCELLED,
+    sasl.SaslProblem.BAD_BASE64: R501_BAD_BASE64,
+    sasl.SaslProblem.MALFORMED: R501_BAD_CREDENTIALS_SYNTAX,
+    sasl.SaslProblem.TOO_LONG: R501_BAD_CREDENTIALS_SYNTAX,
+}
 
 
 class SaslError(Exception):
@@ -44,73 +44,31 @@ class SaslError(Exception):
         self.reply = reply
 
 
-def decode_base64(text: str) -> bytes:
-    """Strict base64 (RFC 4954 §4); "*" cancels; "=" is an empty response."""
-    text = text.strip(" ")
-    if text == "*":
-        raise SaslError(R501_AUTH_CANCELLED)
-    if text == "=":
-        return b""
-    try:
-        return b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError, ValueError):
-        raise SaslError(R501_BAD_BASE64) from None
-
-
-def _utf8(data: bytes) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SaslError(R501_BAD_CREDENTIALS_SYNTAX) from None
-    if "\x00" in text:
-        raise SaslError(R501_BAD_CREDENTIALS_SYNTAX)
-    return text
-
-
-def decode_plain(data: bytes) -> tuple[str, str, str]:
-    """RFC 4616 §2: ``[authzid] NUL authcid NUL passwd`` → the three strings."""
-    parts = data.split(b"\x00")
-    if len(parts) != 3 or not parts[1]:
-        raise SaslError(R501_BAD_CREDENTIALS_SYNTAX)
-    authzid, authcid, passwd = (_utf8(p) for p in parts)
-    return authzid, authcid, passwd
-
-
 class AuthExchange:
     """One AUTH command's exchange; ``mechanism`` is upper case."""
 
     def __init__(self, mechanism: str) -> None:
-        if mechanism not in MECHANISMS:
-            raise ValueError(f"unsupported mechanism {mechanism!r}")
-        self.mechanism = mechanism
-        self._username: str | None = None
+        self._sasl = sasl.SaslExchange(mechanism)
+        self.mechanism = self._sasl.mechanism
 
     def start(self, initial: str | None) -> Reply | Authenticate:
         """The AUTH command itself, with its optional initial response."""
-        if initial is None:
-            return R334_SASL_EMPTY if self.mechanism == "PLAIN" else R334_LOGIN_USERNAME
-        return self.step(initial)
+        return self._run(lambda: self._sasl.start(initial))
 
     def respond(self, line: bytes) -> Reply | Authenticate:
         """A raw response line (no line end) as read from the client."""
-        try:
-            text = line.decode("ascii")
-        except UnicodeDecodeError:
-            raise SaslError(R501_BAD_BASE64) from None
-        return self.step(text)
+        return self._run(lambda: self._sasl.respond(line))
 
-    def step(self, line: str) -> Reply | Authenticate:
-        """One client response line."""
-        data = decode_base64(line)
-        if self.mechanism == "PLAIN":
-            authzid, username, password = decode_plain(data)
-            return Authenticate("PLAIN", authzid, username, password)
-        if self._username is None:
-            self._username = _utf8(data)
-            if not self._username:
-                raise SaslError(R501_BAD_CREDENTIALS_SYNTAX)
-            return R334_LOGIN_PASSWORD
-        return Authenticate("LOGIN", "", self._username, _utf8(data))
+    @staticmethod
+    def _run(step: _Step) -> Reply | Authenticate:
+        try:
+            result = step()
+        except sasl.SaslError as exc:
+            raise SaslError(_REPLIES[exc.problem]) from None
+        if isinstance(result, sasl.Challenge):
+            # RFC 4954 §4: "334" SP base64 challenge (empty for PLAIN).
+            return Reply(334, None, result.encoded)
+        return Authenticate(result.mechanism, result.authzid, result.authcid, result.password)
 
 
 def open_exchange(arg: str, offered: tuple[str, ...]) -> tuple[AuthExchange, str | None]:

@@ -28,6 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, TypeAlias
 
+from mailyard.proto.buffer import TOO_LONG, LineBuffer, TooLong
 from mailyard.proto.smtp.auth import AuthExchange, SaslError, open_exchange
 from mailyard.proto.smtp.envelope import parse_mail, parse_rcpt, postmaster_address
 from mailyard.proto.smtp.events import (
@@ -48,7 +49,6 @@ from mailyard.proto.smtp.events import (
     StartTls,
 )
 from mailyard.proto.smtp.grammar import GrammarError, parse_bdat, parse_hello, split_command
-from mailyard.proto.smtp.linebuffer import TOO_LONG, LineBuffer, TooLong
 from mailyard.proto.smtp.replies import (
     R214_HELP,
     R250_OK,

@@ -13,9 +13,9 @@ import enum
 from dataclasses import dataclass, field
 from typing import Final
 
+from mailyard.proto.buffer import LineBuffer
 from mailyard.proto.smtp.dataread import BdatReader, DotReader
 from mailyard.proto.smtp.events import DataAborted, DataChunk, Event
-from mailyard.proto.smtp.linebuffer import LineBuffer
 from mailyard.proto.smtp.replies import Reply
 
 __all__ = ["MAX_CHUNK", "Outcome", "Progress", "Transfer"]
