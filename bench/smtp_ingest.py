@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.e2e.server import ServerProcess, write_config  # noqa: E402
+from tests.e2e.server import ServerProcess, write_config
 
 USERS_PER_DOMAIN = 100
 DOMAINS = ("bench-one.test", "bench-two.test")

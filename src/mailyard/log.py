@@ -73,13 +73,16 @@ def configure(level: str = "info", fmt: str = "text") -> None:
     logger.propagate = False
 
 
-def event(name: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: object) -> None:
+def event(
+    name: str, *, level: int = logging.INFO, exc_info: bool = False, **fields: object
+) -> None:
     """Log one event line."""
     if not logger.isEnabledFor(level):
         return
+    present = {k: v for k, v in fields.items() if v is not None}
     logger.log(
         level,
-        format_kv(name, fields),
+        format_kv(name, present),
         exc_info=exc_info,
-        extra={"event_name": name, "event_fields": {k: v for k, v in fields.items() if v is not None}},
+        extra={"event_name": name, "event_fields": present},
     )

@@ -96,7 +96,7 @@ def test_oversize_is_refused_with_552(tmp_path) -> None:  # type: ignore[no-unty
             client.rset()
             client.mail("a@example.org")
             client.rcpt("alice@example.test")
-            code, _ = client.data(b"Subject: big\r\n\r\n" + b"y" * 20000)
+            code, _ = client.data(b"Subject: big\r\n\r\n" + (b"y" * 98 + b"\r\n") * 200)
             assert code == 552
         assert list((maildir(state, "alice@example.test") / "new").iterdir()) == []
         assert list((state / "queue" / "mess").iterdir()) == []

@@ -113,7 +113,7 @@ class QueueManager:
         self._wake.set()
         tasks = list(self._running.values())
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=timeout)
+            _done, pending = await asyncio.wait(tasks, timeout=timeout)
             if pending:
                 event("queue.stop", level=logging.WARNING, abandoned=len(pending))
 

@@ -127,9 +127,7 @@ class SmtpSession:
             await self._discard_spool()
         elif isinstance(ev, DataEnd):
             await self._data_end()
-        elif isinstance(ev, Reset):
-            await self._drop_transaction()
-        elif isinstance(ev, ConnectionClosed):
+        elif isinstance(ev, (Reset, ConnectionClosed)):
             await self._drop_transaction()
         else:
             # An extension this listener does not offer (AUTH, STARTTLS come
