@@ -15,6 +15,8 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -46,10 +48,24 @@ def provision_many(state: Path) -> list[str]:
     return users
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its live descendants (the server and its delivery worker)."""
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            pids.extend(process_tree(int(child)))
+    return pids
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the server's process tree, reaped children included."""
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    user = system = 0.0
+    for member in process_tree(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        user += (int(fields[11]) + int(fields[13])) / ticks
+        system += (int(fields[12]) + int(fields[14])) / ticks
+    return user, system
 
 
 async def expect(reader: asyncio.StreamReader, code: bytes) -> None:
@@ -94,7 +110,16 @@ def count_new(state: Path) -> int:
     return total
 
 
-def run_one(messages: int, concurrency: int, size: int, keep: bool) -> dict[str, float]:
+def start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """py-spy on the server for the whole run, collapsed stacks (`--format raw`)."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "250", "--format", "raw",
+                             "--output", output, "--nonblocking", "--threads"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def run_one(messages: int, concurrency: int, size: int, keep: bool,
+            profile: str | None = None) -> dict[str, float]:
     base = Path(tempfile.mkdtemp(prefix="mailyard-bench-", dir=os.environ.get("BENCH_DIR")))
     state = base / "state"
     write_config(state, "")
@@ -105,7 +130,8 @@ def run_one(messages: int, concurrency: int, size: int, keep: bool) -> dict[str,
     try:
         host, port = server.address("smtp")
         assert server.proc is not None
-        cpu_before = cpu_seconds(server.proc.pid)
+        user_before, sys_before = cpu_times(server.proc.pid)
+        spy = start_profiler(server.proc.pid, profile) if profile else None
         jobs = [(users[i % len(users)], make_body(size, i)) for i in range(messages)]
         per_session = [jobs[i::concurrency] for i in range(concurrency)]
         started = time.perf_counter()
@@ -118,7 +144,11 @@ def run_one(messages: int, concurrency: int, size: int, keep: bool) -> dict[str,
         while count_new(state) < messages:
             time.sleep(0.01)
         finished = time.perf_counter()
-        cpu = cpu_seconds(server.proc.pid) - cpu_before
+        user_after, sys_after = cpu_times(server.proc.pid)
+        user, system = user_after - user_before, sys_after - sys_before
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)
+            spy.wait(30)
     finally:
         server.stop()
         if not keep:
@@ -133,7 +163,9 @@ def run_one(messages: int, concurrency: int, size: int, keep: bool) -> dict[str,
         "elapsed_s": elapsed,
         "msg_per_s": messages / elapsed,
         "mb_per_s": total_bytes / elapsed / 1e6,
-        "server_cpu_s": cpu,
+        "server_cpu_s": user + system,
+        "server_user_s": user,
+        "server_sys_s": system,
     }
 
 
@@ -143,17 +175,21 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int)
     parser.add_argument("-s", "--size", type=int)
     parser.add_argument("--keep", action="store_true", help="keep the state folder")
+    parser.add_argument("--profile", metavar="FILE",
+                        help="record the server with py-spy (collapsed stacks) into FILE")
     args = parser.parse_args()
     if args.messages or args.concurrency or args.size:
         matrix = [(args.messages or 2000, args.concurrency or 20, args.size or 4096)]
     else:
         matrix = [(2000, 1, 4096), (5000, 20, 4096), (1000, 20, 100 * 1024)]
     print(f"{'messages':>8} {'sessions':>8} {'size':>7} {'elapsed s':>9} {'msg/s':>8} "
-          f"{'MB/s':>7} {'server CPU s':>12}")
+          f"{'MB/s':>7} {'server CPU s':>12} {'user':>6} {'sys':>6} {'CPU ms/msg':>10}")
     for messages, concurrency, size in matrix:
-        r = run_one(messages, concurrency, size, args.keep)
+        r = run_one(messages, concurrency, size, args.keep, args.profile)
         print(f"{messages:>8} {concurrency:>8} {size:>7} {r['elapsed_s']:>9.2f} "
-              f"{r['msg_per_s']:>8.0f} {r['mb_per_s']:>7.1f} {r['server_cpu_s']:>12.2f}", flush=True)
+              f"{r['msg_per_s']:>8.0f} {r['mb_per_s']:>7.1f} {r['server_cpu_s']:>12.2f} "
+              f"{r['server_user_s']:>6.2f} {r['server_sys_s']:>6.2f} "
+              f"{1000 * r['server_cpu_s'] / messages:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -81,18 +81,23 @@ class Queue:
 
     # -- in: S0 -> S1 (the writer takes it to S3) ----------------------------
 
-    def begin(self, envelope: Envelope) -> QueueWriter:
-        """Create ``tmp/ID`` holding the envelope; the id is final from here on."""
+    @staticmethod
+    def new_id() -> str:
+        """A fresh queue id, without touching the disk.
+
+        A receiver names the message (for its ``Received:`` field) before
+        the first byte is written, then passes the id to ``begin``.
+        """
+        return new_id()
+
+    def begin(self, envelope: Envelope, qid: str | None = None) -> QueueWriter:
+        """Create ``tmp/ID`` holding the envelope; the id is final from here on.
+
+        ``qid`` is one obtained from ``new_id()``; when it collides (it
+        cannot, short of a clock and pid reuse), FileExistsError is raised.
+        """
         header = encode_envelope(envelope)
-        for _ in range(_ID_ATTEMPTS):
-            qid = new_id()
-            try:
-                fd = fsio.create_excl(self._layout.tmp, qid)
-            except FileExistsError:
-                continue
-            break
-        else:
-            raise FileExistsError("could not find a free queue id")
+        fd, qid = self._create_tmp(qid)
         fsio.crash_point("queue.begin.create")
         writer = QueueWriter(self._layout, qid, fd, self._syncer)
         try:
@@ -102,6 +107,17 @@ class Queue:
             raise
         fsio.crash_point("queue.begin.write")
         return writer
+
+    def _create_tmp(self, qid: str | None) -> tuple[int, str]:
+        if qid is not None:
+            return fsio.create_excl(self._layout.tmp, check_id(qid)), qid
+        for _ in range(_ID_ATTEMPTS):
+            candidate = new_id()
+            try:
+                return fsio.create_excl(self._layout.tmp, candidate), candidate
+            except FileExistsError:
+                continue
+        raise FileExistsError("could not find a free queue id")
 
     # -- reading ---------------------------------------------------------------
 

@@ -1,9 +1,13 @@
-"""The running server: listeners, the queue manager, and an orderly stop.
+"""The running server: listeners, the delivery process, and an orderly stop.
 
-One process for this milestone (MODELS §7.3e allows it while the module
-seams stay): the SMTP and POP3 listeners, the queue manager and a local
-control socket share one event loop; blocking disk work runs in thread
-pools. ``run/ready.json`` is written once every listener is bound, with the
+Two processes for this milestone (MODELS §7.3e): this one runs the SMTP and
+POP3 listeners and a local control socket on one event loop, with blocking
+disk work (queue commits, maildrop access, password hashing) in thread
+pools; the delivery worker (``dispatch/worker.py``, supervised by
+``server/delivery.py``) runs the queue manager and local delivery. Each gets
+an interpreter and a core of its own.
+
+``run/ready.json`` is written once every listener is bound, with the
 real addresses (port 0 in tests becomes a real port), so tests and scripts
 wait on readiness instead of sleeping.
 """
@@ -26,14 +30,13 @@ from typing import Final
 from mailyard import fsio
 from mailyard.config import Config, ListenAddress, parse_listen
 from mailyard.directory.store import Directory
-from mailyard.dispatch.manager import QueueManager
-from mailyard.dispatch.process import MessageProcessor
 from mailyard.log import event
 from mailyard.proto.pop3 import Pop3Features, Pop3Limits, Pop3ServerConfig
 from mailyard.proto.smtp import Features, SmtpLimits, SmtpServerConfig
 from mailyard.queue.store import Queue
 from mailyard.server.context import ServerContext
 from mailyard.server.control import ControlServer
+from mailyard.server.delivery import DeliveryProcess
 from mailyard.server.limits import ConnectionLimiter
 from mailyard.server.pop3d import Pop3Session
 from mailyard.server.smtpd import SmtpSession
@@ -42,6 +45,8 @@ from mailyard.server.throttle import LoginThrottle
 __all__ = ["MailServer", "run_server"]
 
 STOP_GRACE: Final = 10.0  # seconds sessions get to finish on SIGTERM/SIGINT
+DELIVERY_STOP: Final = 40.0  # seconds the delivery worker gets (its own limit is 30)
+IO_THREADS: Final = 8
 
 
 @dataclass
@@ -62,29 +67,12 @@ class MailServer:
         self.queue.ensure_layout()
         fsio.ensure_dir(config.path("mail"))
         fsio.ensure_dir(config.path("run"))
-        self.io_pool = ThreadPoolExecutor(32, thread_name_prefix="io")
-        self.delivery_pool = ThreadPoolExecutor(
-            config.delivery.local_concurrency, thread_name_prefix="deliver"
-        )
+        # Enough threads to overlap the fsyncs of concurrent commits (and to
+        # let DirSyncer share directory syncs), few enough to keep the GIL
+        # hand-offs cheap: measured with bench/smtp_ingest.py.
+        self.io_pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")
         self.auth_pool = ThreadPoolExecutor(2, thread_name_prefix="auth")
-        processor = MessageProcessor(
-            queue=self.queue,
-            directory=self.directory,
-            mail_root=config.path("mail"),
-            hostname=config.hostname,
-            postmaster=config.postmaster_address,
-            lifetime=float(config.queue.lifetime),
-            retry_skip_local=config.queue.retry_skip_local,
-            remote_mode=config.delivery.remote,
-            syncer=self.syncer,
-        )
-        self.manager = QueueManager(
-            processor,
-            self.delivery_pool,
-            concurrency=config.delivery.local_concurrency,
-            rescan_interval=config.queue.rescan_interval,
-            debris_age=float(config.queue.debris_age),
-        )
+        self.delivery = DeliveryProcess(config.state_dir)
         login = config.login
         self.ctx = ServerContext(
             config=config,
@@ -93,14 +81,13 @@ class MailServer:
             io_pool=self.io_pool,
             auth_pool=self.auth_pool,
             throttle=LoginThrottle(login.max_failures, login.failure_window, login.failure_delay),
-            notify_queue=self.manager.notify,
+            notify_queue=self.delivery.notify,
             relay_networks=tuple(
                 ipaddress.ip_network(n, strict=False) for n in config.smtp.relay_networks
             ),
         )
         self._sessions: set[asyncio.Task[None]] = set()
         self._services: list[_Service] = []
-        self._manager_task: asyncio.Task[None] | None = None
         self._control: ControlServer | None = None
         self._stopped = asyncio.Event()
         self.started = time.time()
@@ -165,7 +152,7 @@ class MailServer:
                     bound[service.name].append(str(ListenAddress(host, port)))
         self._control = ControlServer(self.config.path("run", "control.sock"), self)
         await self._control.start()
-        self._manager_task = asyncio.create_task(self.manager.run())
+        await self.delivery.start()
         self._write_ready(bound)
         for name, addresses in bound.items():
             event("listen", service=name, addresses=",".join(addresses))
@@ -247,17 +234,16 @@ class MailServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
-        await self.manager.stop(timeout=grace)
-        if self._manager_task is not None:
-            self._manager_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._manager_task
+        # Last: deliveries of everything accepted so far go on until the end.
+        await self.delivery.stop(timeout=DELIVERY_STOP)
         self.io_pool.shutdown(wait=True)
-        self.delivery_pool.shutdown(wait=True)
         self.auth_pool.shutdown(wait=True)
         self.directory.close()
         self._stopped.set()
         event("stopped")
+
+    def connection_counts(self) -> dict[str, int]:
+        return {s.name: s.limiter.active for s in self._services}
 
     def request_stop(self) -> None:
         if not self._stopping:

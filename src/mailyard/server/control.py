@@ -50,7 +50,7 @@ class ControlServer:
         try:
             line = await asyncio.wait_for(reader.readline(), timeout=5.0)
             command = line[:_MAX_LINE].decode("ascii", "replace").strip()
-            reply = self._run(command)
+            reply = await self._run(command)
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (TimeoutError, ConnectionError):
@@ -58,23 +58,27 @@ class ControlServer:
         finally:
             writer.close()
 
-    def _run(self, command: str) -> dict[str, Any]:
+    async def _run(self, command: str) -> dict[str, Any]:
         mail = self._mail
         if command == "flush":
-            mail.manager.flush()
+            if not mail.delivery.flush():
+                return {"ok": False, "error": "the delivery process is restarting; try again"}
             event("control", command="flush")
             return {"ok": True}
         if command == "stop":
             mail.request_stop()
             return {"ok": True}
         if command == "status":
-            stats = mail.manager.stats()
             return {
                 "ok": True,
                 "pid": os.getpid(),
                 "uptime": round(time.time() - mail.started, 1),
-                "connections": {s.name: s.limiter.active for s in mail._services},
-                "queue": {"in_flight": stats.in_flight, "scheduled": stats.scheduled},
+                "connections": mail.connection_counts(),
+                "delivery": {
+                    "pid": mail.delivery.pid,
+                    "restarts": mail.delivery.restarts,
+                    "status": await mail.delivery.status(),
+                },
                 "counters": dict(mail.ctx.counters),
             }
         return {"ok": False, "error": f"unknown command {command!r}"}

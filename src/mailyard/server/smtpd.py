@@ -78,6 +78,14 @@ class SmtpSession:
         self.accepted = 0
 
     async def run(self) -> None:
+        try:
+            await self._serve()
+        finally:
+            # Whatever ended the session (EOF, error, shutdown), nothing of an
+            # unfinished transaction may stay behind in the queue's tmp/.
+            await self._drop_transaction()
+
+    async def _serve(self) -> None:
         self.core.greeting()
         limits = self.ctx.config.smtp
         while True:
@@ -159,19 +167,14 @@ class SmtpSession:
             birth=time.time(),
             smtputf8=txn.smtputf8,
         )
-        try:
-            txn.spool = await Spool.open(self.ctx, envelope)
-        except OSError as exc:
-            self._log_storage_error("open", exc)
-            self.core.send(self._storage_reply(exc))
-            return
+        txn.spool = Spool(self.ctx, envelope)
         txn.aborted = False
         header = received_header(
             from_helo=self.helo,
             client_ip=self.client_ip,
             client_name=None,
             by_host=self.ctx.config.hostname,
-            protocol="ESMTP" if self.extended else "SMTP",
+            protocol=self._protocol(),
             queue_id=txn.spool.queue_id,
             recipient=txn.recipients[0] if len(txn.recipients) == 1 else None,
             timestamp=envelope.birth,
@@ -181,6 +184,12 @@ class SmtpSession:
             self.core.send(Reply(250, "2.0.0", "ready for chunks"))
         else:
             self.core.send(Reply(354, None, "end data with <CR><LF>.<CR><LF>"))
+
+    def _protocol(self) -> str:
+        # RFC 6531 §3.7.3: UTF8SMTP marks a transaction that used SMTPUTF8.
+        if self.txn.smtputf8:
+            return "UTF8SMTP"
+        return "ESMTP" if self.extended else "SMTP"
 
     async def _chunk(self, data: bytes) -> None:
         spool = self.txn.spool
@@ -247,6 +256,3 @@ class SmtpSession:
         await self._drop_transaction()
         self.writer.write(b"421 4.4.2 " + self.ctx.config.hostname.encode() + b" timeout\r\n")
         await self.writer.drain()
-
-    async def close(self) -> None:
-        await self._drop_transaction()

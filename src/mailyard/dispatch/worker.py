@@ -1,0 +1,181 @@
+"""The delivery process: qmail-send's loop and qmail-lspawn's deliveries.
+
+``python -m mailyard.dispatch.worker --state DIR`` runs the queue manager
+in a process of its own, started and supervised by the server
+(``server/delivery.py``). Two reasons for a process: the receiving side and
+the delivery side each get an interpreter (and a core) to themselves, and
+the seam is where privilege separation goes (MODELS §7.3e: delivery runs as
+the mail user, the network side never touches mailboxes).
+
+The server talks to it through the worker's stdin, one ASCII line per
+command, and reads answers on its stdout:
+
+* ``new <id>``  a message was just committed: deliver it now (the trigger);
+* ``flush``     retry every scheduled message now;
+* ``status``    answer one JSON line with the manager's figures;
+* ``stop``      finish deliveries in flight, then exit 0.
+
+End of file on stdin means the server is gone (even a SIGKILLed one): the
+worker stops the same way. SIGTERM too; SIGINT is ignored, since a Ctrl-C
+reaches the whole process group and the server decides the order of the
+stop. Only one worker runs per state folder: it holds an exclusive lock on
+``run/delivery.lock``, so a worker started while an orphaned one finishes
+its last deliveries waits for it rather than delivering twice.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Final
+
+from mailyard import fsio
+from mailyard.config import Config, ConfigError, load_config
+from mailyard.directory.store import Directory
+from mailyard.dispatch.manager import QueueManager
+from mailyard.dispatch.process import MessageProcessor
+from mailyard.log import configure, event
+from mailyard.queue.store import Queue
+
+__all__ = ["LOCK_NAME", "DeliveryWorker", "main"]
+
+LOCK_NAME: Final = "delivery.lock"
+STOP_TIMEOUT: Final = 30.0  # seconds deliveries in flight get to finish
+_MAX_COMMAND: Final = 1024
+
+
+class DeliveryWorker:
+    """The queue manager with everything it needs, for one state folder."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.syncer = fsio.DirSyncer()
+        self.directory = Directory.open(config.path("directory.sqlite"))
+        self.queue = Queue(config.path("queue"), syncer=self.syncer)
+        self.queue.ensure_layout()
+        fsio.ensure_dir(config.path("mail"))
+        self.pool = ThreadPoolExecutor(
+            config.delivery.local_concurrency, thread_name_prefix="deliver"
+        )
+        processor = MessageProcessor(
+            queue=self.queue,
+            directory=self.directory,
+            mail_root=config.path("mail"),
+            hostname=config.hostname,
+            postmaster=config.postmaster_address,
+            lifetime=float(config.queue.lifetime),
+            retry_skip_local=config.queue.retry_skip_local,
+            remote_mode=config.delivery.remote,
+            syncer=self.syncer,
+        )
+        self.manager = QueueManager(
+            processor,
+            self.pool,
+            concurrency=config.delivery.local_concurrency,
+            rescan_interval=config.queue.rescan_interval,
+            debris_age=float(config.queue.debris_age),
+        )
+
+    def command(self, line: str) -> str | None:
+        """Run one command line; the reply line, if the command has one."""
+        verb, _, arg = line.strip().partition(" ")
+        if verb == "new" and arg:
+            self.manager.notify(arg)
+        elif verb == "flush":
+            self.manager.flush()
+            event("queue.flush")
+        elif verb == "status":
+            stats = self.manager.stats()
+            return json.dumps({
+                "pid": os.getpid(),
+                "in_flight": stats.in_flight,
+                "scheduled": stats.scheduled,
+                "passes": stats.delivered_passes,
+            })
+        elif verb != "stop":
+            event("delivery.bad_command", command=line[:80])
+        return None
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader(limit=_MAX_COMMAND * 4)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        manager_task = asyncio.create_task(self.manager.run())
+        commands = asyncio.create_task(self._read_commands(reader, stop))
+        event("delivery.started", pid=os.getpid())
+        await stop.wait()
+        commands.cancel()
+        await self.manager.stop(timeout=STOP_TIMEOUT)
+        manager_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await manager_task
+        self.pool.shutdown(wait=True)
+        self.directory.close()
+        event("delivery.stopped", pid=os.getpid())
+
+    async def _read_commands(self, reader: asyncio.StreamReader, stop: asyncio.Event) -> None:
+        try:
+            while True:
+                try:
+                    raw = await reader.readline()
+                except ValueError:  # a line over the limit: not from our server
+                    continue
+                if not raw:
+                    break  # EOF: the server is gone
+                line = raw[:_MAX_COMMAND].decode("ascii", "replace")
+                if line.strip() == "stop":
+                    break
+                reply = self.command(line)
+                if reply is not None:
+                    try:
+                        sys.stdout.write(reply + "\n")
+                        sys.stdout.flush()
+                    except BrokenPipeError:
+                        break  # the server is gone
+
+        finally:
+            stop.set()
+
+
+def _take_lock(config: Config) -> int:
+    """Block until no other delivery worker runs for this state folder."""
+    fsio.ensure_dir(config.path("run"))
+    fd = os.open(config.path("run", LOCK_NAME), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        event("delivery.waiting", reason="another delivery worker is finishing")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mailyard.dispatch.worker")
+    parser.add_argument("--state", required=True)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        config = load_config(args.state)
+    except ConfigError as exc:
+        sys.stderr.write(f"mailyard delivery: configuration: {exc}\n")
+        return 2
+    configure(config.log.level, config.log.format)
+    lock = _take_lock(config)
+    try:
+        asyncio.run(DeliveryWorker(config).run())
+    finally:
+        os.close(lock)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""The server's side of the delivery process (daemontools' supervise, in small).
+
+``DeliveryProcess`` starts ``python -m mailyard.dispatch.worker``, feeds it
+the ids of new messages (the trigger), forwards ``flush`` and ``status``,
+restarts it with a growing delay if it dies, and stops it last at shutdown,
+after the listeners, so nothing accepted waits for a delivery that will
+not happen.
+
+The trigger is lossy by design (qmail's triggerpull): if the worker is
+between restarts, a notification is dropped, and the worker's start-up
+rescan of the queue finds the message anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+import time
+from typing import Any, Final
+
+from mailyard.log import event
+
+__all__ = ["DeliveryProcess"]
+
+RESTART_DELAYS: Final = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)  # seconds, then stays at the last
+STABLE_AFTER: Final = 60.0  # a worker that ran this long resets the delay
+_STATUS_TIMEOUT: Final = 5.0
+# A worker that stops reading must not make the server buffer without end;
+# beyond this, triggers are dropped (the worker's rescan is the backstop).
+_MAX_PENDING_TRIGGERS: Final = 1 << 20  # octets
+
+
+class DeliveryProcess:
+    def __init__(self, state_dir: str) -> None:
+        self._state_dir = state_dir
+        self._proc: asyncio.subprocess.Process | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._status_lock = asyncio.Lock()
+        self._failures = 0
+        self.restarts = 0
+        self.started_at = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    async def start(self) -> None:
+        await self._spawn()
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def _spawn(self) -> None:
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mailyard.dispatch.worker", "--state", self._state_dir,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )
+        self.started_at = time.monotonic()
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            proc = self._proc
+            assert proc is not None
+            code = await proc.wait()
+            if self._stopping:
+                return
+            ran = time.monotonic() - self.started_at
+            self._failures = 0 if ran >= STABLE_AFTER else self._failures + 1
+            delay = RESTART_DELAYS[min(self._failures, len(RESTART_DELAYS) - 1)]
+            event("delivery.exited", level=logging.ERROR, pid=proc.pid, code=code,
+                  restart_in=delay)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            self.restarts += 1
+            await self._spawn()
+
+    def _send(self, line: str) -> bool:
+        proc = self._proc
+        if proc is None or proc.stdin is None or proc.returncode is not None:
+            return False
+        if proc.stdin.transport.get_write_buffer_size() > _MAX_PENDING_TRIGGERS:
+            return False
+        try:
+            proc.stdin.write(line.encode("ascii") + b"\n")
+        except (ConnectionError, RuntimeError):
+            return False  # the worker is going away; its restart rescans the queue
+        return True
+
+    def notify(self, qid: str) -> None:
+        """A message was committed: wake the worker (lossy, see the module doc)."""
+        self._send(f"new {qid}")
+
+    def flush(self) -> bool:
+        return self._send("flush")
+
+    async def status(self) -> dict[str, Any] | None:
+        """The worker's figures, or None when it does not answer."""
+        async with self._status_lock:
+            proc = self._proc
+            if proc is None or proc.stdout is None or not self._send("status"):
+                return None
+            try:
+                async with asyncio.timeout(_STATUS_TIMEOUT):
+                    line = await proc.stdout.readline()
+                reply: dict[str, Any] = json.loads(line)
+            except (TimeoutError, ValueError):
+                return None
+            return reply
+
+    async def stop(self, timeout: float) -> None:
+        """Ask the worker to finish its deliveries in flight and exit."""
+        self._stopping = True
+        proc = self._proc
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        if proc is None or proc.returncode is not None:
+            return
+        if self._send("stop") and proc.stdin is not None:
+            with contextlib.suppress(ConnectionError):
+                proc.stdin.close()
+        try:
+            async with asyncio.timeout(timeout):
+                await proc.wait()
+        except TimeoutError:
+            event("delivery.kill", level=logging.WARNING, pid=proc.pid)
+            proc.kill()
+            await proc.wait()
