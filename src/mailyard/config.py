@@ -107,7 +107,7 @@ class QueueConfig:
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
     remote: str = "hold"  # "hold" keeps remote mail queued; "deliver" sends it
-    local_concurrency: int = 16
+    local_concurrency: int = 4  # local delivery processes (dispatch/lspawn.py)
     remote_concurrency: int = 20
 
 

@@ -16,14 +16,17 @@ import asyncio
 import heapq
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from mailyard.dispatch.process import MessageProcessor, Verdict
 from mailyard.log import event
 
-__all__ = ["ManagerStats", "QueueManager"]
+__all__ = ["ManagerStats", "PassRunner", "QueueManager"]
+
+# (queue id, now) -> what to do next with the message; one delivery pass.
+PassRunner = Callable[[str, float], Awaitable[Verdict]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +46,13 @@ class QueueManager:
         rescan_interval: float,
         debris_age: float = 129600.0,
         clock: Callable[[], float] = time.time,
+        run_pass: PassRunner | None = None,
     ) -> None:
         self._processor = processor
         self._executor = executor
+        # Where a delivery pass runs: by default processor.process in the
+        # executor's threads; the worker passes its pool of delivery processes.
+        self._run_pass = run_pass or self._pass_in_executor
         self._slots = asyncio.Semaphore(concurrency)
         self._rescan_interval = rescan_interval
         self._debris_age = debris_age
@@ -147,14 +154,15 @@ class QueueManager:
         task = asyncio.create_task(self._deliver(qid))
         self._running[qid] = task
 
-    async def _deliver(self, qid: str) -> None:
+    async def _pass_in_executor(self, qid: str, now: float) -> Verdict:
         loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._processor.process, qid, now)
+
+    async def _deliver(self, qid: str) -> None:
         verdict: Verdict | None = None
         try:
             async with self._slots:
-                verdict = await loop.run_in_executor(
-                    self._executor, self._processor.process, qid, self._clock()
-                )
+                verdict = await self._run_pass(qid, self._clock())
         except Exception:
             # A bug or an unexpected OS error: keep the message, try later.
             event("queue.error", level=logging.ERROR, exc_info=True, id=qid)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from mailyard import fsio
+from mailyard.config import Config
 from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.directory.store import Directory
 from mailyard.dispatch.local import deliver_to_mailbox
@@ -76,6 +77,23 @@ class MessageProcessor:
     retry_skip_local: int
     remote_mode: str
     syncer: fsio.DirSyncer | None = None
+
+    @classmethod
+    def from_config(
+        cls, config: Config, directory: Directory, queue: Queue,
+        syncer: fsio.DirSyncer | None = None,
+    ) -> MessageProcessor:
+        return cls(
+            queue=queue,
+            directory=directory,
+            mail_root=config.path("mail"),
+            hostname=config.hostname,
+            postmaster=config.postmaster_address,
+            lifetime=float(config.queue.lifetime),
+            retry_skip_local=config.queue.retry_skip_local,
+            remote_mode=config.delivery.remote,
+            syncer=syncer,
+        )
 
     def process(self, qid: str, now: float) -> Verdict:
         try:

@@ -39,6 +39,7 @@ from typing import Final
 from mailyard import fsio
 from mailyard.config import Config, ConfigError, load_config
 from mailyard.directory.store import Directory
+from mailyard.dispatch.lspawn import LocalDeliveryPool
 from mailyard.dispatch.manager import QueueManager
 from mailyard.dispatch.process import MessageProcessor
 from mailyard.log import configure, event
@@ -61,26 +62,17 @@ class DeliveryWorker:
         self.queue = Queue(config.path("queue"), syncer=self.syncer)
         self.queue.ensure_layout()
         fsio.ensure_dir(config.path("mail"))
-        self.pool = ThreadPoolExecutor(
-            config.delivery.local_concurrency, thread_name_prefix="deliver"
-        )
-        processor = MessageProcessor(
-            queue=self.queue,
-            directory=self.directory,
-            mail_root=config.path("mail"),
-            hostname=config.hostname,
-            postmaster=config.postmaster_address,
-            lifetime=float(config.queue.lifetime),
-            retry_skip_local=config.queue.retry_skip_local,
-            remote_mode=config.delivery.remote,
-            syncer=self.syncer,
-        )
+        # The manager's own disk work (recovery, rescans) needs no more.
+        self.pool = ThreadPoolExecutor(2, thread_name_prefix="queue")
+        self.local = LocalDeliveryPool(config.state_dir, config.delivery.local_concurrency)
+        processor = MessageProcessor.from_config(config, self.directory, self.queue, self.syncer)
         self.manager = QueueManager(
             processor,
             self.pool,
             concurrency=config.delivery.local_concurrency,
             rescan_interval=config.queue.rescan_interval,
             debris_age=float(config.queue.debris_age),
+            run_pass=self.local.run_pass,
         )
 
     def command(self, line: str) -> str | None:
@@ -109,6 +101,7 @@ class DeliveryWorker:
         await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
         stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
+        await self.local.start()
         manager_task = asyncio.create_task(self.manager.run())
         commands = asyncio.create_task(self._read_commands(reader, stop))
         event("delivery.started", pid=os.getpid())
@@ -118,6 +111,7 @@ class DeliveryWorker:
         manager_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await manager_task
+        await self.local.stop()
         self.pool.shutdown(wait=True)
         self.directory.close()
         event("delivery.stopped", pid=os.getpid())
