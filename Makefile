@@ -27,6 +27,7 @@ test: setup lint
 	$(BIN)/pytest -q
 
 bench: setup
+	$(BIN)/python bench/disk_ceiling.py
 	$(BIN)/python bench/smtp_ingest.py
 
 clean:

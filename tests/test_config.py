@@ -3,6 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mailyard.cli.init_state import init_state
 from mailyard.config import ConfigError, load_config, parse_listen
@@ -37,3 +39,38 @@ def test_parse_listen() -> None:
     assert parse_listen("127.0.0.1:25").port == 25
     assert parse_listen("[::1]:2525").host == "::1"
     assert parse_listen(":25").host == "0.0.0.0"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[delivery]\nremote = "deliver"',  # not built yet: must not pretend
+        "[delivery]\nlocal_concurrency = 0",
+        "[smtp]\nmax_connections = 0",
+        "[smtp]\ntimeout_command = 0",
+        "[pop3]\nmax_line_length = 8",
+        '[smtp]\nrelay_networks = ["10.0.0.0/33"]',
+        '[smtp]\nrelay_networks = ["not a network"]',
+    ],
+)
+def test_values_out_of_range_are_refused(tmp_path: Path, text: str) -> None:
+    (tmp_path / "mailyard.toml").write_text(text)
+    with pytest.raises(ConfigError):
+        load_config(str(tmp_path))
+
+
+@given(st.text(max_size=40))
+def test_parse_listen_never_crashes(text: str) -> None:
+    try:
+        address = parse_listen(text)
+    except ConfigError:
+        return
+    assert 0 <= address.port <= 65535
+    assert parse_listen(str(address)) == address
+
+
+@given(st.sampled_from(["127.0.0.1", "::1", "0.0.0.0", "192.0.2.7"]), st.integers(0, 65535))
+def test_parse_listen_round_trip(host: str, port: int) -> None:
+    text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    assert parse_listen(text) == parse_listen(str(parse_listen(text)))
+    assert parse_listen(text).port == port

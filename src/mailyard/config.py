@@ -9,6 +9,7 @@ every key; keep the two in step.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import socket
 import tomllib
@@ -69,7 +70,6 @@ class SmtpConfig:
     # RFC 5321 §4.5.3.2 timeouts, seconds.
     timeout_command: float = 300.0
     timeout_data_block: float = 180.0
-    timeout_greeting: float = 300.0
     relay_networks: tuple[str, ...] = ()
 
 
@@ -99,7 +99,6 @@ class LoginConfig:
 class QueueConfig:
     lifetime: int = 604800  # seconds; then the message bounces
     retry_skip_local: int = 10  # qmail's chanskip: next = birth + (isqrt(age)+skip)^2
-    retry_skip_remote: int = 20
     rescan_interval: float = 300.0  # backstop rescan; new mail wakes the manager at once
     debris_age: int = 129600  # 36 hours, as qmail: tmp files older than this are removed
 
@@ -108,7 +107,6 @@ class QueueConfig:
 class DeliveryConfig:
     remote: str = "hold"  # "hold" keeps remote mail queued; "deliver" sends it
     local_concurrency: int = 4  # local delivery processes (dispatch/lspawn.py)
-    remote_concurrency: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,18 +180,45 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
     return cls(**values)
 
 
+# Keys that must be at least 1 (a zero limit or timeout would make a
+# listener refuse everything or a pool do nothing).
+_POSITIVE: Final = {
+    "smtp": ("max_message_size", "max_recipients", "max_commands", "max_bad_commands",
+             "max_connections", "max_connections_per_ip", "timeout_command",
+             "timeout_data_block"),
+    "pop3": ("timeout_idle", "max_line_length", "max_commands", "max_connections",
+             "max_connections_per_ip"),
+    "queue": ("lifetime", "retry_skip_local", "rescan_interval"),
+    "delivery": ("local_concurrency",),
+}
+
+
 def _validate(config: Config) -> None:
     for section in (config.smtp, config.pop3):
         for text in section.listen:
             parse_listen(text)
-    if config.delivery.remote not in {"hold", "deliver"}:
-        raise ConfigError('delivery.remote must be "hold" or "deliver"')
+    for name, keys in _POSITIVE.items():
+        section = getattr(config, name)
+        for key in keys:
+            if getattr(section, key) <= 0:
+                raise ConfigError(f"{name}.{key} must be greater than 0")
+    if config.delivery.remote != "hold":
+        # Remote delivery (MX lookup, SMTP client) is the next milestone; until
+        # it exists, saying "deliver" must not silently keep mail queued.
+        raise ConfigError('delivery.remote must be "hold" (remote delivery is not built yet)')
     if config.log.format not in {"text", "json"}:
         raise ConfigError('log.format must be "text" or "json"')
     if config.log.level not in {"debug", "info", "warning", "error"}:
         raise ConfigError("log.level must be debug, info, warning or error")
     if config.smtp.max_line_length < 100 or config.smtp.max_command_line < 100:
         raise ConfigError("smtp line limits must be at least 100")
+    if config.pop3.max_line_length < 16:
+        raise ConfigError("pop3.max_line_length must be at least 16")
+    for ip in config.smtp.relay_networks:
+        try:
+            ipaddress.ip_network(ip, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"smtp.relay_networks: {exc}") from exc
 
 
 def load_config(state_dir: str) -> Config:

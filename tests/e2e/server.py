@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 PASSWORD = "correct horse battery"
-USERS = ("alice@example.test", "bob@example.test", "carol@example.net")
+USERS = ("alice@example.test", "bob@example.test", "carol@example.net", "pm@example.test")
+POSTMASTER = "pm@example.test"
 
 
 def write_config(state: Path, extra: str = "") -> None:
     state.mkdir(parents=True, exist_ok=True)
     (state / "mailyard.toml").write_text(
         'hostname = "mx.example.test"\n'
+        f'postmaster = "{POSTMASTER}"\n'
         "[smtp]\nlisten = [\"127.0.0.1:0\"]\n"
         "[pop3]\nlisten = [\"127.0.0.1:0\"]\n"
         "[login]\ndefault_domain = \"example.test\"\nfailure_delay = 0.05\n"

@@ -144,3 +144,21 @@ def test_smuggling_lf_dot_lf_does_not_end_data(server: ServerProcess) -> None:
     assert codes[:4] == [b"250", b"250", b"250", b"354"]
     assert codes[4] == b"554"
     assert codes[5] == b"221"
+
+
+def test_postmaster_is_always_accepted(server: ServerProcess) -> None:
+    """RFC 5321 §4.5.1: <Postmaster> and postmaster@<each local domain> are
+    accepted even without such a mailbox, and reach the configured postmaster."""
+    from tests.e2e.server import POSTMASTER
+
+    box = maildir(server.state, POSTMASTER) / "new"
+    before = len(list(box.iterdir()))
+    with _smtp(server) as client:
+        client.ehlo("client.example.org")
+        client.mail("someone@example.org")
+        assert client.docmd("RCPT TO:<Postmaster>")[0] == 250
+        assert client.rcpt("POSTMASTER@example.net")[0] == 250
+        code, _ = client.data(b"Subject: to postmaster\r\n\r\nhello\r\n")
+        assert code == 250
+    files = wait_for_files(box, before + 1)
+    assert any(b"to postmaster" in p.read_bytes() for p in files)

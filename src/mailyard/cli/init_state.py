@@ -16,7 +16,7 @@ CONFIG_TEMPLATE: Final = """\
 # out are the defaults. Reference: docs/configuration.md.
 
 hostname = "{hostname}"          # name in greetings, Received: lines and bounces
-# postmaster = "postmaster@{hostname}"   # where double bounces go
+{postmaster_line}
 
 [smtp]
 # MX port. Production: [":25"]. Loopback only by default.
@@ -52,13 +52,12 @@ default_domain = "{default_domain}"
 [queue]
 # lifetime = 604800               # seconds before a message that cannot be delivered bounces
 # retry_skip_local = 10           # qmail's schedule: next = birth + (isqrt(age) + skip)^2
-# retry_skip_remote = 20
 # rescan_interval = 300.0
 
 [delivery]
 # "hold" keeps mail for other hosts queued until an operator enables delivery.
 remote = "hold"
-# local_concurrency = 16
+# local_concurrency = 4          # local delivery processes working at once
 
 [log]
 # level = "info"                  # debug, info, warning, error
@@ -66,7 +65,9 @@ remote = "hold"
 """
 
 
-def init_state(state_dir: str, hostname: str | None, default_domain: str = "") -> bool:
+def init_state(
+    state_dir: str, hostname: str | None, default_domain: str = "", postmaster: str = ""
+) -> bool:
     """Create the state folder layout and configuration; False if it existed."""
     config_path = os.path.join(state_dir, CONFIG_NAME)
     if os.path.exists(config_path):
@@ -74,8 +75,15 @@ def init_state(state_dir: str, hostname: str | None, default_domain: str = "") -
     fsio.ensure_dir(state_dir)
     for sub in ("queue", "mail", "run", "tls"):
         fsio.ensure_dir(os.path.join(state_dir, sub))
+    host = hostname or socket.getfqdn()
+    postmaster_line = (
+        f'postmaster = "{postmaster}"   # double bounces and mail to postmaster'
+        if postmaster
+        else f'# postmaster = "postmaster@{host}"   # double bounces and mail to postmaster;\n'
+        "#   make it a local mailbox"
+    )
     text = CONFIG_TEMPLATE.format(
-        hostname=hostname or socket.getfqdn(), default_domain=default_domain
+        hostname=host, default_domain=default_domain, postmaster_line=postmaster_line
     )
     fsio.write_file_atomic(state_dir, CONFIG_NAME, [text.encode()], mode=0o600)
     return True

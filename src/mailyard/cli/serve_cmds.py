@@ -13,6 +13,7 @@ from mailyard.cli.init_state import init_state
 from mailyard.config import ConfigError, load_config
 from mailyard.directory.store import Directory
 from mailyard.log import configure, event
+from mailyard.message.address import AddressError, parse_address
 
 __all__ = ["register"]
 
@@ -24,10 +25,17 @@ DEMO_PASSWORD_FILE = "demo-password"  # noqa: S105 (a file name, not a password)
 @click.command("init")
 @click.option("--hostname", help="Host name for greetings and Received: lines (default: FQDN).")
 @click.option("--default-domain", default="", help="Domain for logins given as a bare user name.")
+@click.option("--postmaster", default="",
+              help="Mailbox for double bounces and postmaster mail (default postmaster@HOST).")
 @click.pass_obj
-def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str) -> None:
+def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str, postmaster: str) -> None:
     """Create a state folder with a commented mailyard.toml."""
-    if not init_state(ctx.state_dir, hostname, default_domain):
+    if postmaster:
+        try:
+            postmaster = str(parse_address(postmaster))
+        except AddressError as exc:
+            raise CliError(f"invalid postmaster address {postmaster!r}: {exc}") from exc
+    if not init_state(ctx.state_dir, hostname, default_domain, postmaster):
         raise CliError(f"{ctx.state_dir} is already initialised")
     _open_directory(ctx).close()
     click.echo(f"initialised {ctx.state_dir}; edit {ctx.state_dir}/mailyard.toml, then "
@@ -51,7 +59,8 @@ def serve_cmd(ctx: CliContext, check: bool) -> None:
 @click.pass_obj
 def demo_cmd(ctx: CliContext) -> None:
     """Set up a demo state folder on first run (example.test, demo user) and serve it."""
-    created = init_state(ctx.state_dir, "mx.example.test", DEMO_DOMAIN)
+    created = init_state(ctx.state_dir, "mx.example.test", DEMO_DOMAIN,
+                         postmaster=f"{DEMO_USER}@{DEMO_DOMAIN}")
     password_path = os.path.join(ctx.state_dir, DEMO_PASSWORD_FILE)
     if created:
         password = secrets.token_urlsafe(12)

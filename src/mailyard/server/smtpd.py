@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from mailyard import fsio
-from mailyard.directory.resolve import LocalMailbox, NotLocal, resolve
+from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.log import event
 from mailyard.message.address import Address
 from mailyard.message.headers import received_header
@@ -76,6 +76,7 @@ class SmtpSession:
         self.extended = False
         self.txn = _Transaction()
         self.accepted = 0
+        self._hostname_domain = ctx.config.hostname.lower()
 
     async def run(self) -> None:
         try:
@@ -149,6 +150,14 @@ class SmtpSession:
         if isinstance(target, LocalMailbox):
             self.txn.recipients.append(str(recipient))
             return Reply(250, "2.1.5", "recipient ok")
+        if recipient.local.lower() == "postmaster" and (
+            isinstance(target, UnknownLocal) or recipient.domain == self._hostname_domain
+        ):
+            # RFC 5321 §4.5.1: "postmaster" must be accepted for every domain we
+            # handle (and for <Postmaster> itself), mailbox or not; it goes to
+            # the configured postmaster.
+            self.txn.recipients.append(self.ctx.config.postmaster_address)
+            return Reply(250, "2.1.5", "postmaster ok")
         if isinstance(target, NotLocal):
             if self.ctx.relay_allowed(self.client_ip):
                 self.txn.recipients.append(str(recipient))
