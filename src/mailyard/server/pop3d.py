@@ -144,15 +144,22 @@ class Pop3Session:
             return
         try:
             self.core.retrieve_begin(entry.size)
-            while True:
+            # TOP needs only the head of the file: stop once the core has it.
+            while self.core.retrieve_wants_more:
                 chunk = await self.ctx.in_io(handle.read, _CHUNK)
                 if not chunk:
                     break
                 self.core.retrieve_chunk(chunk)
                 await self._flush()
-            self.core.retrieve_end()
+        except OSError as exc:
+            # Mid-message: the core closes the session without the final ".",
+            # so the client cannot take a truncated message for a whole one.
+            event("pop3.read_error", level=logging.ERROR, error=exc.strerror or str(exc))
+            self.core.retrieve_failed("error reading the message")
+            return
         finally:
             handle.close()
+        self.core.retrieve_end()
 
     async def _commit(self, deleted: tuple[int, ...]) -> None:
         drop = self.drop
