@@ -6,11 +6,15 @@ import json
 import socket
 from typing import Any
 
-__all__ = ["ServerNotRunning", "control"]
+__all__ = ["ControlError", "ServerNotRunning", "control"]
 
 
-class ServerNotRunning(Exception):
-    """No server answers on the control socket."""
+class ControlError(Exception):
+    """The control socket could not be used; the message says why."""
+
+
+class ServerNotRunning(ControlError):
+    """No server listens on the control socket."""
 
 
 def control(path: str, command: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -27,5 +31,14 @@ def control(path: str, command: str, timeout: float = 5.0) -> dict[str, Any]:
                 data += chunk
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise ServerNotRunning(path) from exc
-    reply: dict[str, Any] = json.loads(data or b"{}")
+    except TimeoutError as exc:
+        raise ControlError("the server did not answer on its control socket") from exc
+    except OSError as exc:
+        # e.g. a state folder so deep that the socket path exceeds the
+        # Unix-socket limit (about 107 bytes).
+        raise ControlError(f"cannot reach the server's control socket: {exc}") from exc
+    try:
+        reply: dict[str, Any] = json.loads(data or b"{}")
+    except ValueError as exc:
+        raise ControlError("the server's answer was not understood") from exc
     return reply

@@ -8,6 +8,7 @@ from typing import Final
 
 from mailyard import fsio
 from mailyard.config import CONFIG_NAME
+from mailyard.queue.store import Queue
 
 __all__ = ["CONFIG_TEMPLATE", "init_state"]
 
@@ -73,8 +74,9 @@ def init_state(
     if os.path.exists(config_path):
         return False
     fsio.ensure_dir(state_dir)
-    for sub in ("queue", "mail", "run", "tls"):
+    for sub in ("mail", "run", "tls"):
         fsio.ensure_dir(os.path.join(state_dir, sub))
+    Queue(os.path.join(state_dir, "queue")).ensure_layout()
     host = hostname or socket.getfqdn()
     postmaster_line = (
         f'postmaster = "{postmaster}"   # double bounces and mail to postmaster'

@@ -7,7 +7,7 @@ import time
 import click
 
 from mailyard.cli.context import CliContext, CliError
-from mailyard.cli.control_client import ServerNotRunning, control
+from mailyard.cli.control_client import ControlError, ServerNotRunning, control
 from mailyard.cli.output import print_json, print_table
 from mailyard.queue.store import Queue, QueueCorrupt, QueuedMessage, QueueNotFound
 
@@ -115,6 +115,8 @@ def queue_flush(ctx: CliContext) -> None:
         reply = control(ctx.config().path("run", "control.sock"), "flush")
     except ServerNotRunning as exc:
         raise CliError("the server is not running; queued mail is retried when it starts") from exc
+    except ControlError as exc:
+        raise CliError(str(exc)) from exc
     if not reply.get("ok"):
         raise CliError(str(reply.get("error", "flush failed")))
     click.echo("queue flushed: every message will be retried now")

@@ -58,12 +58,14 @@ class QueueManager:
         self._debris_age = debris_age
         self._clock = clock
         self._wake = asyncio.Event()
-        self._ready: list[str] = []
+        # Ids to start now, in order, each once (a dict is an ordered set).
+        self._ready: dict[str, None] = {}
         self._heap: list[tuple[float, str]] = []
         self._due: dict[str, float] = {}  # qid -> due time currently in the heap
         self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()  # notified while running: run once more
         self._stopping = False
+        self._rescan_now = False
         self._passes = 0
         self.idle = asyncio.Event()
 
@@ -73,15 +75,21 @@ class QueueManager:
         """New or changed message: deliver it now."""
         if self._stopping:
             return
-        self._ready.append(qid)
+        self._ready[qid] = None
+        self.idle.clear()
         self._wake.set()
 
     def flush(self) -> None:
-        """Make every scheduled message due now (`mailyard queue flush`)."""
+        """Retry everything now (`mailyard queue flush`): scheduled messages,
+        messages in a pass right now (once more when it ends), and, through
+        a rescan, held ones that are on no schedule."""
         for qid in list(self._due):
-            self._ready.append(qid)
+            self._ready[qid] = None
         self._due.clear()
         self._heap.clear()
+        self._again.update(self._running)
+        self._rescan_now = True
+        self.idle.clear()
         self._wake.set()
 
     def stats(self) -> ManagerStats:
@@ -92,13 +100,14 @@ class QueueManager:
         loop = asyncio.get_running_loop()
         pending = await loop.run_in_executor(self._executor, self._recover)
         for qid in pending:
-            self._ready.append(qid)
+            self._ready[qid] = None
         next_rescan = self._clock() + self._rescan_interval
         while not self._stopping:
             self._start_ready()
             self._start_due()
             now = self._clock()
-            if now >= next_rescan:
+            if now >= next_rescan or self._rescan_now:
+                self._rescan_now = False
                 await self._rescan()
                 next_rescan = now + self._rescan_interval
                 continue
@@ -132,7 +141,7 @@ class QueueManager:
         return list(report.pending)
 
     def _start_ready(self) -> None:
-        ready, self._ready = self._ready, []
+        ready, self._ready = self._ready, {}
         for qid in ready:
             self._start(qid)
 
@@ -162,7 +171,12 @@ class QueueManager:
         verdict: Verdict | None = None
         try:
             async with self._slots:
-                verdict = await self._run_pass(qid, self._clock())
+                if self._stopping:
+                    # It waited for a slot and the stop came first: start
+                    # nothing new; the next start's recovery finds it.
+                    verdict = Verdict(finished=False)
+                else:
+                    verdict = await self._run_pass(qid, self._clock())
         except Exception:
             # A bug or an unexpected OS error: keep the message, try later.
             event("queue.error", level=logging.ERROR, exc_info=True, id=qid)
@@ -188,7 +202,7 @@ class QueueManager:
         ids = await loop.run_in_executor(self._executor, self._processor.queue.list_ids)
         for qid in ids:
             if qid not in self._running and qid not in self._due:
-                self._ready.append(qid)
+                self._ready[qid] = None
 
     def _update_idle(self) -> None:
         if not self._running and not self._ready:

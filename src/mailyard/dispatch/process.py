@@ -104,9 +104,20 @@ class MessageProcessor:
             # Leave it for the operator (`mailyard queue show/delete`); never retry in a loop.
             event("queue.corrupt", level=logging.ERROR, id=qid, error=str(exc))
             return Verdict(finished=True)
+        except ValueError:
+            # Not a queue id at all (a confused trigger): nothing to retry.
+            event("queue.bad_id", level=logging.WARNING, id=qid[:40])
+            return Verdict(finished=True)
         work = self._deliver_pending(message, now)
+        outcomes = work.outcomes
+        if work.failed and outcomes:
+            # Checkpoint this pass's deliveries before queueing the bounce: if
+            # the bounce cannot be queued (disk full), the retry must not
+            # deliver them a second time.
+            self.queue.record(qid, outcomes)
+            outcomes = []
         injected = self._bounce(message, work, now)
-        outcomes = work.outcomes + [(i, Outcome("B", text)) for i, text in work.failed_indices]
+        outcomes = outcomes + [(i, Outcome("B", text)) for i, text in work.failed_indices]
         if not work.temporary and not work.held:
             self.queue.complete(qid)
             event("queue.done", id=qid)
@@ -116,14 +127,16 @@ class MessageProcessor:
         if work.temporary:
             due = schedule.next_attempt(message.envelope.birth, now, self.retry_skip_local)
         else:
-            due = None  # only held remote recipients: wait for a flush or a rescan
+            due = None  # only held remote recipients: a flush, rescan or restart retries
         return Verdict(finished=False, next_attempt=due, injected=injected)
 
     # -- delivery ----------------------------------------------------------
 
     def _deliver_pending(self, message: QueuedMessage, now: float) -> _Pass:
         work = _Pass()
-        snapshot = self.directory.snapshot()
+        # Wait for the directory if need be: a stale snapshot here would bounce
+        # mail for a mailbox created a moment ago.
+        snapshot = self.directory.snapshot(wait=True)
         expired = schedule.expired(message.envelope.birth, now, self.lifetime)
         with self.queue.open_body(message.id) as body:
             header_block = read_header_block(body.read(_HEADER_PEEK))

@@ -43,6 +43,7 @@ from mailyard.dispatch.lspawn import LocalDeliveryPool
 from mailyard.dispatch.manager import QueueManager
 from mailyard.dispatch.process import MessageProcessor
 from mailyard.log import configure, event
+from mailyard.queue.ids import is_id
 from mailyard.queue.store import Queue
 
 __all__ = ["LOCK_NAME", "DeliveryWorker", "main"]
@@ -78,7 +79,7 @@ class DeliveryWorker:
     def command(self, line: str) -> str | None:
         """Run one command line; the reply line, if the command has one."""
         verb, _, arg = line.strip().partition(" ")
-        if verb == "new" and arg:
+        if verb == "new" and is_id(arg):
             self.manager.notify(arg)
         elif verb == "flush":
             self.manager.flush()

@@ -47,6 +47,8 @@ __all__ = ["MailServer", "run_server"]
 STOP_GRACE: Final = 10.0  # seconds sessions get to finish on SIGTERM/SIGINT
 DELIVERY_STOP: Final = 40.0  # seconds the delivery worker gets (its own limit is 30)
 IO_THREADS: Final = 8
+# Directory changes made by the CLI reach RCPT checks within this many seconds.
+SNAPSHOT_REFRESH: Final = 0.25
 
 
 @dataclass
@@ -61,7 +63,9 @@ class _Service:
 class MailServer:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.directory = Directory.open(config.path("directory.sqlite"))
+        self.directory = Directory.open(
+            config.path("directory.sqlite"), refresh_interval=SNAPSHOT_REFRESH
+        )
         self.syncer = fsio.DirSyncer()
         self.queue = Queue(config.path("queue"), syncer=self.syncer)
         self.queue.ensure_layout()
