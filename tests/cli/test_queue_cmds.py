@@ -18,7 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-import pytest
 
 from mailyard import fsio
 from mailyard.cli.control_client import control

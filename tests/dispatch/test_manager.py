@@ -17,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import pytest
 
 from mailyard.dispatch.manager import QueueManager
 from mailyard.queue import schedule
