@@ -40,6 +40,7 @@ from mailyard.server.delivery import DeliveryProcess
 from mailyard.server.limits import ConnectionLimiter
 from mailyard.server.pop3d import Pop3Session
 from mailyard.server.smtpd import SmtpSession
+from mailyard.server.stream import ClientTooSlow
 from mailyard.server.throttle import LoginThrottle
 
 __all__ = ["MailServer", "run_server"]
@@ -92,6 +93,7 @@ class MailServer:
         )
         self._sessions: set[asyncio.Task[None]] = set()
         self._services: list[_Service] = []
+        self._smtp_sessions: set[SmtpSession] = set()
         self._control: ControlServer | None = None
         self._stopped = asyncio.Event()
         self.started = time.time()
@@ -132,7 +134,12 @@ class MailServer:
         pop3_config = self._pop3_config()
 
         async def smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await SmtpSession(self.ctx, smtp_config, reader, writer).run()
+            session = SmtpSession(self.ctx, smtp_config, reader, writer)
+            self._smtp_sessions.add(session)
+            try:
+                await session.run()
+            finally:
+                self._smtp_sessions.discard(session)
 
         async def pop3(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await Pop3Session(self.ctx, pop3_config, reader, writer).run()
@@ -193,6 +200,8 @@ class MailServer:
         reason = "closed"
         try:
             await service.session(reader, writer)
+        except ClientTooSlow:
+            reason = "write timeout"
         except (ConnectionError, asyncio.IncompleteReadError):
             reason = "dropped"
         except asyncio.CancelledError:
@@ -232,13 +241,16 @@ class MailServer:
                 server.close()
         if self._control is not None:
             await self._control.stop()
+        for session in list(self._smtp_sessions):
+            session.shutdown_notice()
         if self._sessions:
             _, pending = await asyncio.wait(list(self._sessions), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
-        # Last: deliveries of everything accepted so far go on until the end.
+        # Last: deliveries in flight finish; what was not started yet stays
+        # in the queue for the next start (qmail-send's way of stopping).
         await self.delivery.stop(timeout=DELIVERY_STOP)
         self.io_pool.shutdown(wait=True)
         self.auth_pool.shutdown(wait=True)

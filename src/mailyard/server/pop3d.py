@@ -30,6 +30,7 @@ from mailyard.proto.pop3 import (
     Retrieve,
 )
 from mailyard.server.context import ServerContext
+from mailyard.server.stream import write_within
 
 __all__ = ["Pop3Session"]
 
@@ -73,8 +74,8 @@ class Pop3Session:
                         async with asyncio.timeout(self.ctx.config.pop3.timeout_idle):
                             data = await self.reader.read(_READ_SIZE)
                     except TimeoutError:
-                        self.writer.write(b"-ERR autologout: idle too long\r\n")
-                        await self.writer.drain()
+                        await write_within(self.writer, b"-ERR autologout: idle too long\r\n",
+                                           self.ctx.config.pop3.timeout_idle)
                         return
                     self.core.receive_data(data)
                     continue
@@ -175,10 +176,7 @@ class Pop3Session:
         self.core.commit_done(ok, "bye" if ok else "some messages were not deleted")
 
     async def _flush(self) -> None:
-        out = self.core.data_to_send()
-        if out:
-            self.writer.write(out)
-            await self.writer.drain()
+        await write_within(self.writer, self.core.data_to_send(), self.ctx.config.pop3.timeout_idle)
 
     async def close(self) -> None:
         drop, self.drop = self.drop, None

@@ -41,6 +41,7 @@ from mailyard.proto.smtp import (
 from mailyard.queue.store import Envelope
 from mailyard.server.context import ServerContext
 from mailyard.server.spool import Spool
+from mailyard.server.stream import write_within
 
 __all__ = ["SmtpSession"]
 
@@ -77,6 +78,7 @@ class SmtpSession:
         self.txn = _Transaction()
         self.accepted = 0
         self._hostname_domain = ctx.config.hostname.lower()
+        self._waiting_for_command = False
 
     async def run(self) -> None:
         try:
@@ -98,12 +100,15 @@ class SmtpSession:
                     if self.core.phase is Phase.DATA
                     else limits.timeout_command
                 )
+                self._waiting_for_command = self.core.phase is Phase.COMMAND
                 try:
                     async with asyncio.timeout(timeout):
                         data = await self.reader.read(_READ_SIZE)
                 except TimeoutError:
                     await self._timeout()
                     return
+                finally:
+                    self._waiting_for_command = False
                 self.core.receive_data(data)
                 continue
             if ev is CLOSED:
@@ -256,12 +261,18 @@ class SmtpSession:
 
     async def _flush(self) -> None:
         out = self.core.data_to_send()
-        if out:
-            self.writer.write(out)
-            await self.writer.drain()
+        await write_within(self.writer, out, self.ctx.config.smtp.timeout_command)
 
     async def _timeout(self) -> None:
         # RFC 5321 §4.5.3.2: the server may close after its timeout, with 421.
         await self._drop_transaction()
-        self.writer.write(b"421 4.4.2 " + self.ctx.config.hostname.encode() + b" timeout\r\n")
-        await self.writer.drain()
+        notice = b"421 4.4.2 " + self.ctx.config.hostname.encode() + b" timeout\r\n"
+        await write_within(self.writer, notice, self.ctx.config.smtp.timeout_command)
+
+    def shutdown_notice(self) -> None:
+        """The server is stopping: a session idle between commands hears 421
+        and is closed now (RFC 5321 §3.8); one inside DATA may finish."""
+        if self._waiting_for_command and not self.writer.is_closing():
+            notice = b"421 4.3.2 " + self.ctx.config.hostname.encode() + b" shutting down\r\n"
+            self.writer.write(notice)
+            self.writer.close()
