@@ -16,6 +16,7 @@ import asyncio
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -118,8 +119,16 @@ def start_profiler(pid: int, output: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+_to_remove: list[Path] = []
+
+
 def run_one(messages: int, concurrency: int, size: int, keep: bool,
             profile: str | None = None) -> dict[str, float]:
+    # Start on a quiet disk: the previous run's writeback must not be billed
+    # to this one. State folders are removed only after the last run: on ext4
+    # without a journal, thousands of fresh deletions make every inode
+    # allocation of the next minutes slower (see src/mailyard/queue/recycle.py).
+    os.sync()
     base = Path(tempfile.mkdtemp(prefix="mailyard-bench-", dir=os.environ.get("BENCH_DIR")))
     state = base / "state"
     write_config(state, "")
@@ -152,7 +161,7 @@ def run_one(messages: int, concurrency: int, size: int, keep: bool,
     finally:
         server.stop()
         if not keep:
-            shutil.rmtree(base, ignore_errors=True)
+            _to_remove.append(base)
     elapsed = finished - started
     total_bytes = sum(len(b) for _, b in jobs)
     return {
@@ -175,6 +184,7 @@ def main() -> None:
     parser.add_argument("-c", "--concurrency", type=int)
     parser.add_argument("-s", "--size", type=int)
     parser.add_argument("--keep", action="store_true", help="keep the state folder")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per figure; prints the median")
     parser.add_argument("--profile", metavar="FILE",
                         help="record the server with py-spy (collapsed stacks) into FILE")
     args = parser.parse_args()
@@ -184,12 +194,26 @@ def main() -> None:
         matrix = [(2000, 1, 4096), (5000, 20, 4096), (1000, 20, 100 * 1024)]
     print(f"{'messages':>8} {'sessions':>8} {'size':>7} {'elapsed s':>9} {'msg/s':>8} "
           f"{'MB/s':>7} {'server CPU s':>12} {'user':>6} {'sys':>6} {'CPU ms/msg':>10}")
-    for messages, concurrency, size in matrix:
-        r = run_one(messages, concurrency, size, args.keep, args.profile)
-        print(f"{messages:>8} {concurrency:>8} {size:>7} {r['elapsed_s']:>9.2f} "
-              f"{r['msg_per_s']:>8.0f} {r['mb_per_s']:>7.1f} {r['server_cpu_s']:>12.2f} "
-              f"{r['server_user_s']:>6.2f} {r['server_sys_s']:>6.2f} "
-              f"{1000 * r['server_cpu_s'] / messages:>10.2f}", flush=True)
+    try:
+        for messages, concurrency, size in matrix:
+            runs = [run_one(messages, concurrency, size, args.keep, args.profile)
+                    for _ in range(args.repeat)]
+            for r in runs:
+                print_row(r)
+            if len(runs) > 1:
+                rates = sorted(r["msg_per_s"] for r in runs)
+                print(f"{'':>8} {'':>8} {'':>7} median {statistics.median(rates):.0f} msg/s "
+                      f"(min {rates[0]:.0f}, max {rates[-1]:.0f}, {len(runs)} runs)", flush=True)
+    finally:
+        for base in _to_remove:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+def print_row(r: dict[str, float]) -> None:
+    print(f"{r['messages']:>8.0f} {r['sessions']:>8.0f} {r['size']:>7.0f} {r['elapsed_s']:>9.2f} "
+          f"{r['msg_per_s']:>8.0f} {r['mb_per_s']:>7.1f} {r['server_cpu_s']:>12.2f} "
+          f"{r['server_user_s']:>6.2f} {r['server_sys_s']:>6.2f} "
+          f"{1000 * r['server_cpu_s'] / r['messages']:>10.2f}", flush=True)
 
 
 if __name__ == "__main__":

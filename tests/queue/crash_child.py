@@ -39,6 +39,19 @@ def enqueue(queue: Queue) -> None:
     say(f"committed {writer.commit()}")
 
 
+def reuse(queue: Queue) -> None:
+    """A message completed, then the next one takes over its file (free/)."""
+    queue.ensure_layout()
+    first = queue.begin(ENVELOPE)
+    first.write(BODY)
+    queue.complete(first.commit())
+    say(f"completed {first.id}")
+    second = queue.begin(ENVELOPE, Queue.new_id())
+    say(f"begun {second.id}")
+    second.write(BODY)
+    say(f"committed {second.commit()}")
+
+
 def abort(queue: Queue) -> None:
     writer = queue.begin(ENVELOPE)
     writer.write(BODY)
@@ -59,6 +72,8 @@ def main(argv: list[str]) -> None:
     queue = Queue(root, syncer=fsio.DirSyncer())
     if scenario == "enqueue":
         enqueue(queue)
+    elif scenario == "reuse":
+        reuse(queue)
     elif scenario == "abort":
         abort(queue)
     elif scenario == "record":

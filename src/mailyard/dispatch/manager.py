@@ -199,10 +199,15 @@ class QueueManager:
 
     async def _rescan(self) -> None:
         loop = asyncio.get_running_loop()
-        ids = await loop.run_in_executor(self._executor, self._processor.queue.list_ids)
+        ids = await loop.run_in_executor(self._executor, self._scan_queue)
         for qid in ids:
             if qid not in self._running and qid not in self._due:
                 self._ready[qid] = None
+
+    def _scan_queue(self) -> list[str]:
+        queue = self._processor.queue
+        queue.trim_free()  # keeps free/ bounded after a burst
+        return queue.list_ids()
 
     def _update_idle(self) -> None:
         if not self._running and not self._ready:

@@ -1,4 +1,4 @@
-"""Where a queue's files live: one root with tmp/, mess/ and state/.
+"""Where a queue's files live: one root with tmp/, mess/, state/ and free/.
 
 ``mess/`` is deliberately flat: ``fsio.DirSyncer`` can share one directory
 fsync only among renames into the same directory (docs/design/queue.md).
@@ -12,11 +12,12 @@ from typing import Final
 
 from mailyard.queue.ids import check_id
 
-__all__ = ["MESS", "STATE", "TMP", "Layout"]
+__all__ = ["FREE", "MESS", "STATE", "TMP", "Layout"]
 
 TMP: Final = "tmp"
 MESS: Final = "mess"
 STATE: Final = "state"
+FREE: Final = "free"  # emptied files of completed messages, reused (queue/recycle.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,12 +26,14 @@ class Layout:
     tmp: str
     mess: str
     state: str
+    free: str
 
     @classmethod
     def at(cls, root: str) -> Layout:
-        return cls(
-            root, os.path.join(root, TMP), os.path.join(root, MESS), os.path.join(root, STATE)
-        )
+        def sub(name: str) -> str:
+            return os.path.join(root, name)
+
+        return cls(root, sub(TMP), sub(MESS), sub(STATE), sub(FREE))
 
     # Each path helper re-checks the id: no path is ever built from an
     # unchecked string, whichever method asks.
@@ -42,3 +45,6 @@ class Layout:
 
     def state_file(self, qid: str) -> str:
         return os.path.join(self.state, check_id(qid))
+
+    def free_file(self, qid: str) -> str:
+        return os.path.join(self.free, check_id(qid))

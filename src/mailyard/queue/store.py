@@ -23,6 +23,7 @@ from mailyard.queue.errors import QueueCorrupt, QueueNotFound
 from mailyard.queue.ids import check_id, new_id
 from mailyard.queue.layout import Layout
 from mailyard.queue.recover import RecoveryReport, committed_ids, recover
+from mailyard.queue.recycle import Recycler
 from mailyard.queue.status import (
     Outcome,
     RecipientState,
@@ -68,6 +69,7 @@ class Queue:
     def __init__(self, root: str, syncer: fsio.DirSyncer | None = None) -> None:
         self._layout = Layout.at(root)
         self._syncer = syncer
+        self._recycler = Recycler(self._layout)
 
     @property
     def root(self) -> str:
@@ -76,7 +78,7 @@ class Queue:
     def ensure_layout(self) -> None:
         """Create root, tmp/, mess/ and state/ durably; idempotent."""
         layout = self._layout
-        for path in (layout.root, layout.tmp, layout.mess, layout.state):
+        for path in (layout.root, layout.tmp, layout.mess, layout.state, layout.free):
             fsio.ensure_dir(path)
 
     # -- in: S0 -> S1 (the writer takes it to S3) ----------------------------
@@ -109,10 +111,13 @@ class Queue:
         return writer
 
     def _create_tmp(self, qid: str | None) -> tuple[int, str]:
+        chosen = check_id(qid) if qid is not None else new_id()
+        fd = self._recycler.claim(self._layout.tmp_file(chosen))
+        if fd is not None:
+            return fd, chosen
         if qid is not None:
-            return fsio.create_excl(self._layout.tmp, check_id(qid)), qid
-        for _ in range(_ID_ATTEMPTS):
-            candidate = new_id()
+            return fsio.create_excl(self._layout.tmp, chosen), chosen
+        for candidate in [chosen, *(new_id() for _ in range(_ID_ATTEMPTS - 1))]:
             try:
                 return fsio.create_excl(self._layout.tmp, candidate), candidate
             except FileExistsError:
@@ -214,14 +219,14 @@ class Queue:
     # -- out: S3/S4 -> S5 -> S0 ---------------------------------------------------
 
     def complete(self, qid: str) -> None:
-        """Every recipient is done: unlink the message, then its state; no fsync.
+        """Every recipient is done: move the message's file to free/ for
+        reuse (recycle.py), then unlink its state; no fsync.
 
-        A lost unlink after a power loss only brings the message back, and
+        A lost rename after a power loss only brings the message back, and
         its recipients are delivered again (at-least-once).
         """
         check_id(qid)
-        _unlink_if_present(self._layout.mess_file(qid))
-        fsio.crash_point("queue.complete.unlink_mess")
+        self._recycler.release(qid)
         _unlink_if_present(self._layout.state_file(qid))
         fsio.crash_point("queue.complete.unlink_state")
 
@@ -239,8 +244,15 @@ class Queue:
         fsio.crash_point("queue.delete.unlink_state")
 
     def recover(self, now: float, debris_age: float) -> RecoveryReport:
-        """Clean up after a crash and list every committed message (see recover.py)."""
-        return recover(self._layout, now, debris_age)
+        """Clean up after a crash and list every committed message (see
+        recover.py); also keeps free/ bounded."""
+        report = recover(self._layout, now, debris_age)
+        self._recycler.trim()
+        return report
+
+    def trim_free(self) -> int:
+        """Unlink reusable files beyond what the queue keeps (recycle.py)."""
+        return self._recycler.trim()
 
 
 def _torn_tail(fd: int) -> bool:
