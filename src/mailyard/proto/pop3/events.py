@@ -14,9 +14,10 @@ Sentinels returned by ``Pop3Server.next_event()`` instead of an event:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Final, Literal, TypeAlias
+
+from mailyard.proto.sentinels import AWAITING_REPLY, CLOSED, NEED_DATA, Sentinel
 
 __all__ = [
     "AWAITING_REPLY",
@@ -33,20 +34,7 @@ __all__ = [
 ]
 
 
-class Sentinel(enum.Enum):
-    """What ``next_event`` returns when it has no event to give."""
-
-    NEED_DATA = "NEED_DATA"
-    AWAITING_REPLY = "AWAITING_REPLY"
-    CLOSED = "CLOSED"
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA: Final = Sentinel.NEED_DATA
-AWAITING_REPLY: Final = Sentinel.AWAITING_REPLY
-CLOSED: Final = Sentinel.CLOSED
+# The sentinels are shared by every core (proto/sentinels.py).
 
 
 @dataclass(frozen=True, slots=True)

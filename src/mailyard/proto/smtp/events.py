@@ -15,11 +15,11 @@ Sentinels returned by ``SmtpServer.next_event()`` instead of an event:
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Final, TypeAlias
 
 from mailyard.message.address import Address
+from mailyard.proto.sentinels import AWAITING_REPLY, CLOSED, NEED_DATA, Sentinel
 
 __all__ = [
     "AWAITING_REPLY",
@@ -42,20 +42,7 @@ __all__ = [
 ]
 
 
-class Sentinel(enum.Enum):
-    """What ``next_event`` returns when it has no event to give."""
-
-    NEED_DATA = "NEED_DATA"
-    AWAITING_REPLY = "AWAITING_REPLY"
-    CLOSED = "CLOSED"
-
-    def __repr__(self) -> str:
-        return self.value
-
-
-NEED_DATA: Final = Sentinel.NEED_DATA
-AWAITING_REPLY: Final = Sentinel.AWAITING_REPLY
-CLOSED: Final = Sentinel.CLOSED
+# The sentinels are shared by every core (proto/sentinels.py).
 
 
 # -- events that need a reply ---------------------------------------------------
