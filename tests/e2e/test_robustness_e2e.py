@@ -250,7 +250,7 @@ def test_failed_logins_are_throttled_per_address(server: ServerProcess) -> None:
         assert _pop3_login(server, attacker, "alice@example.test", WRONG) == (
             b"-ERR [AUTH] authentication failed\r\n")
     # The fourth attempt is refused before the password is looked at: right or not.
-    throttled = b"-ERR [AUTH] too many failed logins; try again later\r\n"
+    throttled = b"-ERR [SYS/TEMP] too many failed logins; try again later\r\n"
     assert _pop3_login(server, attacker, "alice@example.test", PASSWORD) == throttled
     client = pop3_client(server, attacker)
     token = base64.b64encode(b"\0alice@example.test\0" + PASSWORD.encode())

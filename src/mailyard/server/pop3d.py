@@ -104,7 +104,8 @@ class Pop3Session:
         throttle = self.ctx.throttle
         if throttle.blocked(self.client_ip):
             event("pop3.login", ip=self.client_ip, result="throttled")
-            self.core.login_failed("too many failed logins; try again later")
+            # RFC 3206: a temporary refusal, not a verdict on the password.
+            self.core.login_failed("too many failed logins; try again later", code="SYS/TEMP")
             return
         mailbox = await self.ctx.in_auth(
             authenticate, self.ctx.directory, ev.username, ev.password, self.default_domain()
