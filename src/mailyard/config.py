@@ -27,6 +27,8 @@ __all__ = [
     "Pop3Config",
     "QueueConfig",
     "SmtpConfig",
+    "SubmissionConfig",
+    "TlsConfig",
     "load_config",
     "parse_listen",
 ]
@@ -71,11 +73,41 @@ class SmtpConfig:
     timeout_command: float = 300.0
     timeout_data_block: float = 180.0
     relay_networks: tuple[str, ...] = ()
+    # RFC 4954 on the MX port: off, so port 25 stays what it was; when on,
+    # AUTH is offered under TLS and authenticated clients may relay.
+    auth: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SubmissionConfig:
+    """RFC 6409 message submission; message limits and timeouts are [smtp]'s."""
+
+    listen: tuple[str, ...] = ()  # STARTTLS (RFC 6409: 587); init writes 127.0.0.1:2587
+    listen_tls: tuple[str, ...] = ()  # implicit TLS (RFC 8314 §3.3: 465); init: 2465
+    # "strict": envelope sender and From:/Sender: must be the user's own address.
+    sender_check: str = "strict"
+    max_header_size: int = 256 * 1024  # octets of header section buffered for the checks
+    max_connections: int = 200
+    max_connections_per_ip: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class TlsConfig:
+    """One certificate for every service (paths relative to the state folder)."""
+
+    cert: str = "tls/cert.pem"  # PEM: the certificate, then its chain
+    key: str = "tls/key.pem"
+    min_version: str = "1.2"  # "1.2" or "1.3"
+    handshake_timeout: float = 30.0
+    # RFC 4954 §4 wants no plaintext passwords without TLS; tests and the
+    # demo may allow it for clients on loopback only.
+    loopback_plaintext_auth: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Pop3Config:
     listen: tuple[str, ...] = ("127.0.0.1:2110",)
+    listen_tls: tuple[str, ...] = ()  # implicit TLS (RFC 8314: 995); init writes 127.0.0.1:2995
     timeout_idle: float = 600.0  # RFC 1939 §3: at least 10 minutes
     max_line_length: int = 512  # RFC 2449 §4: 255 octets of arguments and more
     max_commands: int = 100000
@@ -91,6 +123,7 @@ class LoginConfig:
     default_domain: str = ""
     by_address: dict[str, str] = field(default_factory=dict)
     max_failures: int = 5  # per client address within failure_window
+    max_account_failures: int = 10  # per login name within failure_window, any address
     failure_window: float = 300.0
     failure_delay: float = 1.0  # seconds added to every failed login
 
@@ -121,6 +154,8 @@ class Config:
     hostname: str = field(default_factory=socket.getfqdn)
     postmaster: str = ""  # default: postmaster@hostname
     smtp: SmtpConfig = field(default_factory=SmtpConfig)
+    submission: SubmissionConfig = field(default_factory=SubmissionConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
     pop3: Pop3Config = field(default_factory=Pop3Config)
     login: LoginConfig = field(default_factory=LoginConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
@@ -135,9 +170,15 @@ class Config:
         """A path inside the state folder (parts come from code, never from clients)."""
         return os.path.join(self.state_dir, *parts)
 
+    def tls_path(self, configured: str) -> str:
+        """A [tls] file: absolute as written, else relative to the state folder."""
+        return os.path.join(self.state_dir, configured)
+
 
 _SECTIONS: Final[dict[str, type]] = {
     "smtp": SmtpConfig,
+    "submission": SubmissionConfig,
+    "tls": TlsConfig,
     "pop3": Pop3Config,
     "login": LoginConfig,
     "queue": QueueConfig,
@@ -186,17 +227,22 @@ _POSITIVE: Final = {
     "smtp": ("max_message_size", "max_recipients", "max_commands", "max_bad_commands",
              "max_connections", "max_connections_per_ip", "timeout_command",
              "timeout_data_block"),
+    "submission": ("max_header_size", "max_connections", "max_connections_per_ip"),
+    "tls": ("handshake_timeout",),
     "pop3": ("timeout_idle", "max_line_length", "max_commands", "max_connections",
              "max_connections_per_ip"),
+    "login": ("max_failures", "max_account_failures"),
     "queue": ("lifetime", "retry_skip_local", "rescan_interval"),
     "delivery": ("local_concurrency",),
 }
 
 
 def _validate(config: Config) -> None:
-    for section in (config.smtp, config.pop3):
-        for text in section.listen:
-            parse_listen(text)
+    for text in (
+        *config.smtp.listen, *config.submission.listen, *config.submission.listen_tls,
+        *config.pop3.listen, *config.pop3.listen_tls,
+    ):
+        parse_listen(text)
     for name, keys in _POSITIVE.items():
         section = getattr(config, name)
         for key in keys:
@@ -212,6 +258,12 @@ def _validate(config: Config) -> None:
         raise ConfigError("log.level must be debug, info, warning or error")
     if config.smtp.max_line_length < 100 or config.smtp.max_command_line < 100:
         raise ConfigError("smtp line limits must be at least 100")
+    if config.submission.sender_check not in {"strict", "off"}:
+        raise ConfigError('submission.sender_check must be "strict" or "off"')
+    if config.tls.min_version not in {"1.2", "1.3"}:
+        raise ConfigError('tls.min_version must be "1.2" or "1.3"')
+    if not config.tls.cert or not config.tls.key:
+        raise ConfigError("tls.cert and tls.key must name files")
     if config.pop3.max_line_length < 16:
         raise ConfigError("pop3.max_line_length must be at least 16")
     for ip in config.smtp.relay_networks:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -20,16 +21,51 @@ USERS = ("alice@example.test", "bob@example.test", "carol@example.net", "pm@exam
 POSTMASTER = "pm@example.test"
 
 
-def write_config(state: Path, extra: str = "") -> None:
+HOSTNAME = "mx.example.test"
+
+
+def write_config(
+    state: Path, extra: str = "", *, tls: bool = False, sections: dict[str, str] | None = None
+) -> None:
+    """mailyard.toml for a test server on kernel-chosen loopback ports.
+
+    ``tls``: generate a self-signed certificate for HOSTNAME in state/tls
+    (the trust anchor of the tests: ``tls_client_context``) and listen on
+    submission, SMTPS and POP3S too. ``sections`` adds raw TOML lines to a
+    section (smtp, submission, tls, pop3, login); ``extra`` is appended last.
+    """
     state.mkdir(parents=True, exist_ok=True)
-    (state / "mailyard.toml").write_text(
-        'hostname = "mx.example.test"\n'
-        f'postmaster = "{POSTMASTER}"\n'
-        "[smtp]\nlisten = [\"127.0.0.1:0\"]\n"
-        "[pop3]\nlisten = [\"127.0.0.1:0\"]\n"
-        "[login]\ndefault_domain = \"example.test\"\nfailure_delay = 0.05\n"
-        "[log]\nlevel = \"debug\"\n" + extra
-    )
+    more = dict(sections or {})
+    tables = {
+        "smtp": 'listen = ["127.0.0.1:0"]',
+        "submission": "",
+        "tls": "",
+        "pop3": 'listen = ["127.0.0.1:0"]',
+        "login": 'default_domain = "example.test"\nfailure_delay = 0.05',
+        "log": 'level = "debug"',
+    }
+    if tls:
+        from mailyard.config import load_config
+        from mailyard.server.tls import ensure_self_signed
+
+        tables["submission"] = 'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]'
+        tables["pop3"] += '\nlisten_tls = ["127.0.0.1:0"]'
+        (state / "mailyard.toml").write_text(f'hostname = "{HOSTNAME}"\n')
+        ensure_self_signed(load_config(str(state)))
+    text = f'hostname = "{HOSTNAME}"\npostmaster = "{POSTMASTER}"\n'
+    for name, body in tables.items():
+        lines = "\n".join(x for x in (body, more.pop(name, "")) if x)
+        if lines:
+            text += f"[{name}]\n{lines}\n"
+    if more:
+        raise ValueError(f"unknown sections {sorted(more)}")
+    (state / "mailyard.toml").write_text(text + extra)
+
+
+def tls_client_context(state: Path) -> ssl.SSLContext:
+    """A client context that trusts exactly the test server's certificate."""
+    context = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
+    return context
 
 
 def provision(state: Path, users: tuple[str, ...] = USERS, password: str = PASSWORD) -> None:

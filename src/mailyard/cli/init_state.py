@@ -1,4 +1,4 @@
-"""Creating a state folder: layout, a commented configuration, the directory."""
+"""Creating a state folder: layout, a commented configuration, a certificate."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import socket
 from typing import Final
 
 from mailyard import fsio
-from mailyard.config import CONFIG_NAME
+from mailyard.config import CONFIG_NAME, load_config
 from mailyard.queue.store import Queue
+from mailyard.server.tls import ensure_self_signed
 
 __all__ = ["CONFIG_TEMPLATE", "init_state"]
 
@@ -33,9 +34,33 @@ listen = ["127.0.0.1:2525"]
 # timeout_command = 300.0         # seconds (RFC 5321 §4.5.3.2)
 # timeout_data_block = 180.0
 # relay_networks = []             # CIDRs allowed to relay without AUTH, e.g. ["127.0.0.0/8"]
+# auth = false                    # offer AUTH (under TLS) on the MX port too; users may then relay
+
+[submission]
+# Mail from your users' programs (RFC 6409): AUTH required, over TLS only.
+# STARTTLS port; production [":587"]:
+listen = ["127.0.0.1:2587"]
+# Implicit-TLS port (SMTPS, RFC 8314); production [":465"]:
+listen_tls = ["127.0.0.1:2465"]
+# sender_check = "strict"         # sender and From: must be the user's own address; or "off"
+# max_header_size = 262144        # octets of header section held back for the checks
+# max_connections = 200
+# max_connections_per_ip = 20
+
+[tls]
+# One certificate for every service; relative paths are inside the state
+# folder. `mailyard init` made a self-signed one; replace both files with a
+# real certificate (the chain after it) and send SIGHUP to reload.
+# cert = "tls/cert.pem"
+# key = "tls/key.pem"
+# min_version = "1.2"             # or "1.3"
+# handshake_timeout = 30.0
+# loopback_plaintext_auth = false # allow AUTH without TLS from 127.0.0.1/::1 (tests, demos)
 
 [pop3]
 listen = ["127.0.0.1:2110"]
+# Implicit-TLS port (POP3S, RFC 8314); production [":995"]:
+listen_tls = ["127.0.0.1:2995"]
 # timeout_idle = 600.0            # RFC 1939 §3: at least ten minutes
 # max_connections = 200
 # max_connections_per_ip = 20
@@ -47,6 +72,7 @@ default_domain = "{default_domain}"
 # (VMailMgr-style IP-based hosting):
 # by_address = {{ "192.0.2.10" = "example.com" }}
 # max_failures = 5                # per client address within failure_window
+# max_account_failures = 10       # per login name within failure_window, from any address
 # failure_window = 300.0
 # failure_delay = 1.0             # seconds added to every failed login
 
@@ -69,7 +95,8 @@ remote = "hold"
 def init_state(
     state_dir: str, hostname: str | None, default_domain: str = "", postmaster: str = ""
 ) -> bool:
-    """Create the state folder layout and configuration; False if it existed."""
+    """Create the state folder layout, configuration and a self-signed
+    certificate for the host name; False if the folder was initialised."""
     config_path = os.path.join(state_dir, CONFIG_NAME)
     if os.path.exists(config_path):
         return False
@@ -88,4 +115,5 @@ def init_state(
         hostname=host, default_domain=default_domain, postmaster_line=postmaster_line
     )
     fsio.write_file_atomic(state_dir, CONFIG_NAME, [text.encode()], mode=0o600)
+    ensure_self_signed(load_config(state_dir))
     return True

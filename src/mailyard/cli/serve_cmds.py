@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import sys
+from typing import Final
 
 import click
 
@@ -14,12 +15,13 @@ from mailyard.config import ConfigError, load_config
 from mailyard.directory.store import Directory
 from mailyard.log import configure, event
 from mailyard.message.address import AddressError, parse_address
+from mailyard.server.tls import TlsError, ensure_self_signed
 
 __all__ = ["register"]
 
-DEMO_DOMAIN = "example.test"
-DEMO_USER = "demo"
-DEMO_PASSWORD_FILE = "demo-password"  # noqa: S105 (a file name, not a password)
+DEMO_DOMAIN: Final = "example.test"
+DEMO_USER: Final = "demo"
+DEMO_PASSWORD_FILE: Final = "demo-password"  # noqa: S105 (a file name, not a password)
 
 
 @click.command("init")
@@ -47,10 +49,21 @@ def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str, postmas
 @click.pass_obj
 def serve_cmd(ctx: CliContext, check: bool) -> None:
     """Run the server in the foreground (logs to stderr; SIGTERM/SIGINT stop it)."""
-    ctx.config()  # refuses a folder that is not initialised, or a bad config
+    config = ctx.config()  # refuses a folder that is not initialised, or a bad config
     if check:
+        from mailyard.server.app import load_tls
+
         _open_directory(ctx).close()
+        try:
+            tls = load_tls(config)
+        except TlsError as exc:
+            raise CliError(f"tls: {exc}") from exc
         click.echo(f"configuration ok: {ctx.state_dir}/mailyard.toml")
+        if tls is None:
+            click.echo("tls: off (no certificate)")
+        else:
+            click.echo(f"tls: {tls.info.subject}, serial {tls.info.serial:x}, "
+                       f"expires {tls.info.not_after:%Y-%m-%d}")
         return
     _serve(ctx, announce=False)
 
@@ -68,6 +81,9 @@ def demo_cmd(ctx: CliContext) -> None:
         with open(os.open(password_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             f.write(password + "\n")
         click.echo(f"created demo state folder {ctx.state_dir}")
+    elif ensure_self_signed(ctx.config()):
+        # A demo folder from before TLS: give it its certificate now.
+        click.echo(f"created a self-signed certificate in {ctx.state_dir}/tls")
     _serve(ctx, announce=True)
 
 
@@ -90,6 +106,15 @@ def _create_demo(ctx: CliContext, password: str) -> None:
         directory.close()
 
 
+_BANNER: Final = (
+    ("smtp", "SMTP (MX)"),
+    ("submission", "submission"),
+    ("smtps", "SMTPS"),
+    ("pop3", "POP3"),
+    ("pop3s", "POP3S"),
+)
+
+
 def _announce(ctx: CliContext, bound: dict[str, list[str]]) -> None:
     password_path = os.path.join(ctx.state_dir, DEMO_PASSWORD_FILE)
     try:
@@ -102,12 +127,11 @@ def _announce(ctx: CliContext, bound: dict[str, list[str]]) -> None:
     smtp_host, _, smtp_port = smtp.rpartition(":")
     pop3_host, _, pop3_port = pop3.rpartition(":")
     address = f"{DEMO_USER}@{DEMO_DOMAIN}"
-    lines = [
-        "",
-        "mailyard is running (Ctrl-C stops it).",
-        f"  SMTP (MX)  {smtp}",
-        f"  POP3       {pop3}",
+    lines = ["", "mailyard is running (Ctrl-C stops it)."]
+    lines += [f"  {label:<10} {bound[name][0]}" for name, label in _BANNER if bound.get(name)]
+    lines += [
         f"  mailbox    {address}   password: {password}",
+        f"  TLS        self-signed certificate {ctx.state_dir}/tls/cert.pem",
         "",
         "Try it:",
         f"  swaks --server {smtp_host} --port {smtp_port} --to {address}",
@@ -115,8 +139,14 @@ def _announce(ctx: CliContext, bound: dict[str, list[str]]) -> None:
         f"s.sendmail('me@example.org', ['{address}'], 'Subject: hi\\r\\n\\r\\nhello'); s.quit()\"",
         f"  python3 -c \"import poplib; p=poplib.POP3('{pop3_host}', {pop3_port}); "
         f"p.user('{address}'); p.pass_('{password}'); print(p.stat()); p.quit()\"",
-        "",
     ]
+    if bound.get("submission"):
+        sub_host, _, sub_port = bound["submission"][0].rpartition(":")
+        lines.append(
+            f"  swaks --server {sub_host} --port {sub_port} -tls --auth-user {address} "
+            f"--auth-password '{password}' --from {address} --to someone@example.org"
+        )
+    lines.append("")
     click.echo("\n".join(lines))
 
 
@@ -137,6 +167,8 @@ def _serve(ctx: CliContext, *, announce: bool) -> None:
 
     try:
         run_server(config, on_ready)
+    except TlsError as exc:
+        raise CliError(f"cannot start: tls: {exc}") from exc
     except OSError as exc:
         raise CliError(f"cannot start: {exc.strerror or exc}") from exc
 

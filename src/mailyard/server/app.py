@@ -1,11 +1,14 @@
 """The running server: listeners, the delivery process, and an orderly stop.
 
-Two processes for this milestone (MODELS §7.3e): this one runs the SMTP and
-POP3 listeners and a local control socket on one event loop, with blocking
-disk work (queue commits, maildrop access, password hashing) in thread
-pools; the delivery worker (``dispatch/worker.py``, supervised by
+Two processes for this milestone (MODELS §7.3e): this one runs the SMTP,
+submission and POP3 listeners and a local control socket on one event loop,
+with blocking disk work (queue commits, maildrop access, password hashing)
+in thread pools; the delivery worker (``dispatch/worker.py``, supervised by
 ``server/delivery.py``) runs the queue manager and local delivery. Each gets
 an interpreter and a core of its own.
+
+Listeners are ``listener.Service`` values, plain or implicit TLS; the TLS
+certificate is loaded once (``tls.TlsManager``) and reloaded on SIGHUP.
 
 ``run/ready.json`` is written once every listener is bound, with the
 real addresses (port 0 in tests becomes a real port), so tests and scripts
@@ -16,15 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import json
-import logging
 import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Final
 
 from mailyard import fsio
@@ -38,12 +40,13 @@ from mailyard.server.context import ServerContext
 from mailyard.server.control import ControlServer
 from mailyard.server.delivery import DeliveryProcess
 from mailyard.server.limits import ConnectionLimiter
+from mailyard.server.listener import Connection, ListenerKind, Service, bind
 from mailyard.server.pop3d import Pop3Session
-from mailyard.server.smtpd import SmtpSession
-from mailyard.server.stream import ClientTooSlow
+from mailyard.server.smtpd import SmtpRole, SmtpSession
 from mailyard.server.throttle import LoginThrottle
+from mailyard.server.tls import TlsError, TlsManager
 
-__all__ = ["MailServer", "run_server"]
+__all__ = ["MailServer", "load_tls", "run_server"]
 
 STOP_GRACE: Final = 10.0  # seconds sessions get to finish on SIGTERM/SIGINT
 DELIVERY_STOP: Final = 40.0  # seconds the delivery worker gets (its own limit is 30)
@@ -51,19 +54,16 @@ IO_THREADS: Final = 8
 # Directory changes made by the CLI reach RCPT checks within this many seconds.
 SNAPSHOT_REFRESH: Final = 0.25
 
-
-@dataclass
-class _Service:
-    name: str
-    limiter: ConnectionLimiter
-    refuse: bytes
-    session: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-    servers: list[asyncio.Server] = field(default_factory=list)
+_SMTP_REFUSE: Final = b"421 4.7.0 too many connections; try again later\r\n"
+_SMTP_ERROR: Final = b"421 4.3.0 internal error\r\n"
+_POP3_REFUSE: Final = b"-ERR [SYS/TEMP] too many connections; try again later\r\n"
+_POP3_ERROR: Final = b"-ERR [SYS/TEMP] internal error\r\n"
 
 
 class MailServer:
     def __init__(self, config: Config) -> None:
         self.config = config
+        self.tls = load_tls(config)  # first: a bad certificate must not start anything
         self.directory = Directory.open(
             config.path("directory.sqlite"), refresh_interval=SNAPSHOT_REFRESH
         )
@@ -86,13 +86,17 @@ class MailServer:
             io_pool=self.io_pool,
             auth_pool=self.auth_pool,
             throttle=LoginThrottle(login.max_failures, login.failure_window, login.failure_delay),
+            account_throttle=LoginThrottle(
+                login.max_account_failures, login.failure_window, login.failure_delay
+            ),
             notify_queue=self.delivery.notify,
+            tls=self.tls,
             relay_networks=tuple(
                 ipaddress.ip_network(n, strict=False) for n in config.smtp.relay_networks
             ),
         )
         self._sessions: set[asyncio.Task[None]] = set()
-        self._services: list[_Service] = []
+        self._services: list[Service] = []
         self._smtp_sessions: set[SmtpSession] = set()
         self._control: ControlServer | None = None
         self._stopped = asyncio.Event()
@@ -129,35 +133,64 @@ class MailServer:
 
     # -- start / stop ----------------------------------------------------------------------
 
-    async def start(self) -> dict[str, list[str]]:
+    def _smtp_handler(self, role: SmtpRole) -> Callable[[Connection], Awaitable[None]]:
         smtp_config = self._smtp_config()
-        pop3_config = self._pop3_config()
 
-        async def smtp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            session = SmtpSession(self.ctx, smtp_config, reader, writer)
+        async def run(conn: Connection) -> None:
+            session = SmtpSession(self.ctx, role, smtp_config, conn)
             self._smtp_sessions.add(session)
             try:
                 await session.run()
             finally:
                 self._smtp_sessions.discard(session)
 
-        async def pop3(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await Pop3Session(self.ctx, pop3_config, reader, writer).run()
+        return run
 
-        s, p = self.config.smtp, self.config.pop3
-        self._services = [
-            _Service("smtp", ConnectionLimiter(s.max_connections, s.max_connections_per_ip),
-                     b"421 4.7.0 too many connections; try again later\r\n", smtp),
-            _Service("pop3", ConnectionLimiter(p.max_connections, p.max_connections_per_ip),
-                     b"-ERR [SYS/TEMP] too many connections; try again later\r\n", pop3),
+    def _pop3_handler(self) -> Callable[[Connection], Awaitable[None]]:
+        pop3_config = self._pop3_config()
+
+        async def run(conn: Connection) -> None:
+            await Pop3Session(self.ctx, pop3_config, conn).run()
+
+        return run
+
+    def _listeners(self) -> list[tuple[Service, tuple[str, ...]]]:
+        """Every listener: (service, its addresses). IMAP adds two rows here.
+
+        The plain and implicit-TLS listeners of a section share its limiter.
+        """
+        c, sub = self.config, self.config.submission
+        mx = SmtpRole("smtp", auth=c.smtp.auth)
+        msa = SmtpRole("submission", submission=True, auth=True,
+                       sender_check=sub.sender_check == "strict",
+                       max_header_size=sub.max_header_size)
+        smtp_limits = ConnectionLimiter(c.smtp.max_connections, c.smtp.max_connections_per_ip)
+        sub_limits = ConnectionLimiter(sub.max_connections, sub.max_connections_per_ip)
+        pop3_limits = ConnectionLimiter(c.pop3.max_connections, c.pop3.max_connections_per_ip)
+        plain, implicit = ListenerKind.PLAIN, ListenerKind.IMPLICIT_TLS
+        smtp, pop3 = (_SMTP_REFUSE, _SMTP_ERROR), (_POP3_REFUSE, _POP3_ERROR)
+        rows = [
+            ("smtp", plain, smtp_limits, self._smtp_handler(mx), smtp, c.smtp.listen),
+            ("submission", plain, sub_limits, self._smtp_handler(msa), smtp, sub.listen),
+            ("smtps", implicit, sub_limits,
+             self._smtp_handler(dataclasses.replace(msa, service="smtps")), smtp, sub.listen_tls),
+            ("pop3", plain, pop3_limits, self._pop3_handler(), pop3, c.pop3.listen),
+            ("pop3s", implicit, pop3_limits, self._pop3_handler(), pop3, c.pop3.listen_tls),
         ]
-        listens = {"smtp": s.listen, "pop3": p.listen}
+        return [
+            (Service(name, kind, limiter, refuse=refuse, internal_error=error,
+                     session=session, tls=self.tls), addresses)
+            for name, kind, limiter, session, (refuse, error), addresses in rows
+            if addresses
+        ]
+
+    async def start(self) -> dict[str, list[str]]:
         bound: dict[str, list[str]] = {}
-        for service in self._services:
+        for service, addresses in self._listeners():
+            self._services.append(service)
             bound[service.name] = []
-            for text in listens[service.name]:
-                server = await self._bind(service, parse_listen(text))
-                service.servers.append(server)
+            for text in addresses:
+                server = await bind(service, parse_listen(text), self._sessions)
                 for sock in server.sockets:
                     host, port = sock.getsockname()[:2]
                     bound[service.name].append(str(ListenAddress(host, port)))
@@ -165,67 +198,22 @@ class MailServer:
         await self._control.start()
         await self.delivery.start()
         self._write_ready(bound)
-        for name, addresses in bound.items():
-            event("listen", service=name, addresses=",".join(addresses))
+        for name, where in bound.items():
+            event("listen", service=name, addresses=",".join(where))
+        if self.tls is not None:
+            info = self.tls.info
+            event("tls.ready", subject=info.subject, serial=f"{info.serial:x}",
+                  not_after=info.not_after.isoformat())
+        else:
+            event("tls.off", reason="no certificate", cert=self.config.tls.cert)
         return bound
 
-    async def _bind(self, service: _Service, address: ListenAddress) -> asyncio.Server:
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            self._sessions.add(task)
-            try:
-                await self._connection(service, reader, writer)
-            finally:
-                self._sessions.discard(task)
-
-        return await asyncio.start_server(
-            handle, address.host, address.port, reuse_address=True, limit=65536
-        )
-
-    async def _connection(
-        self, service: _Service, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        peer = writer.get_extra_info("peername") or ("unknown", 0)
-        ip = str(peer[0])
-        started = time.monotonic()
-        if not service.limiter.acquire(ip):
-            event(f"{service.name}.refused", ip=ip, reason="connection limit")
-            with contextlib.suppress(OSError):
-                writer.write(service.refuse)
-                await writer.drain()
-            writer.close()
+    def reload_tls(self) -> None:
+        """SIGHUP: new handshakes use the renewed certificate (tls.py)."""
+        if self.tls is None:
+            event("tls.reload_failed", error="TLS is off: no certificate at start")
             return
-        event(f"{service.name}.connect", ip=ip, port=peer[1] if len(peer) > 1 else None)
-        reason = "closed"
-        try:
-            await service.session(reader, writer)
-        except ClientTooSlow:
-            reason = "write timeout"
-        except (ConnectionError, asyncio.IncompleteReadError):
-            reason = "dropped"
-        except asyncio.CancelledError:
-            reason = "shutdown"
-            raise
-        except Exception:
-            # A bug in one session: log it with its stack, tell the client
-            # something temporary, and keep serving everyone else.
-            reason = "error"
-            event(f"{service.name}.error", level=logging.ERROR, exc_info=True, ip=ip)
-            with contextlib.suppress(Exception):
-                writer.write(
-                    b"421 4.3.0 internal error\r\n"
-                    if service.name == "smtp"
-                    else b"-ERR [SYS/TEMP] internal error\r\n"
-                )
-                await writer.drain()
-        finally:
-            service.limiter.release(ip)
-            writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            event(f"{service.name}.close", ip=ip, reason=reason,
-                  seconds=round(time.monotonic() - started, 3))
+        self.tls.reload()
 
     def _write_ready(self, bound: dict[str, list[str]]) -> None:
         payload = json.dumps({"pid": os.getpid(), "listeners": bound}).encode()
@@ -259,7 +247,14 @@ class MailServer:
         event("stopped")
 
     def connection_counts(self) -> dict[str, int]:
-        return {s.name: s.limiter.active for s in self._services}
+        # Plain and implicit-TLS listeners of one section share a limiter.
+        counts: dict[str, int] = {}
+        seen: set[int] = set()
+        for service in self._services:
+            if id(service.limiter) not in seen:
+                seen.add(id(service.limiter))
+                counts[service.name] = service.limiter.active
+        return counts
 
     def request_stop(self) -> None:
         if not self._stopping:
@@ -281,7 +276,28 @@ def run_server(config: Config, on_ready: Callable[[dict[str, list[str]]], None])
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, server.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
         on_ready(bound)
         await server.wait_stopped()
 
     asyncio.run(main())
+
+
+def load_tls(config: Config) -> TlsManager | None:
+    """The certificate for every listener; TlsError when it is unusable or
+    when a listener that cannot work without TLS has none."""
+    tls = TlsManager.from_config(config)
+    if tls is None:
+        needing = [
+            key for key, addresses in (
+                ("submission.listen", config.submission.listen),
+                ("submission.listen_tls", config.submission.listen_tls),
+                ("pop3.listen_tls", config.pop3.listen_tls),
+            ) if addresses
+        ]
+        if needing:
+            raise TlsError(
+                f"{', '.join(needing)} need a TLS certificate; none at "
+                f"{config.tls_path(config.tls.cert)} (mailyard init creates one)"
+            )
+    return tls

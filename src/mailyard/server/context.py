@@ -13,6 +13,7 @@ from mailyard.config import Config
 from mailyard.directory.store import Directory
 from mailyard.queue.store import Queue
 from mailyard.server.throttle import LoginThrottle
+from mailyard.server.tls import TlsManager
 
 __all__ = ["ServerContext"]
 
@@ -30,8 +31,10 @@ class ServerContext:
     # Password hashing is deliberately slow; it gets its own small pool so a
     # burst of logins cannot delay queue commits.
     auth_pool: ThreadPoolExecutor
-    throttle: LoginThrottle
+    throttle: LoginThrottle  # failed logins per client address
+    account_throttle: LoginThrottle  # failed logins per login name, any address
     notify_queue: Callable[[str], None]
+    tls: TlsManager | None = None  # None: no certificate, no TLS anywhere
     relay_networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     counters: dict[str, int] = field(default_factory=dict)
 
@@ -52,3 +55,15 @@ class ServerContext:
         except ValueError:
             return False
         return any(ip in net for net in self.relay_networks)
+
+    def plaintext_auth_allowed(self, client_ip: str) -> bool:
+        """``[tls] loopback_plaintext_auth``: logins without TLS, from loopback only."""
+        if not self.config.tls.loopback_plaintext_auth:
+            return False
+        try:
+            ip = ipaddress.ip_address(client_ip)
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return ip.is_loopback

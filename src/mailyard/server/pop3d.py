@@ -5,15 +5,20 @@ this adapter authenticates against the directory, opens the maildrop under
 its lock, streams messages from disk, and applies deletions only when the
 core says QUIT committed them (RFC 1939 §6: a dropped connection deletes
 nothing).
+
+STLS (RFC 2595 §4) is offered on the plain listener when a certificate is
+configured; the implicit-TLS listener (RFC 8314, port 995) runs the same
+session after the handshake. Logins go through ``server.auth`` (throttling
+per address and per account, the same as SMTP AUTH).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from mailyard import fsio
-from mailyard.directory.logins import authenticate
 from mailyard.directory.model import Mailbox
 from mailyard.log import event
 from mailyard.maildir.drop import Maildrop, MaildropBusy
@@ -28,8 +33,11 @@ from mailyard.proto.pop3 import (
     Pop3Server,
     Pop3ServerConfig,
     Retrieve,
+    StartTls,
 )
+from mailyard.server.auth import LoginOutcome, check_login
 from mailyard.server.context import ServerContext
+from mailyard.server.listener import Connection
 from mailyard.server.stream import write_within
 
 __all__ = ["Pop3Session"]
@@ -41,27 +49,24 @@ _CHUNK = 65536
 class Pop3Session:
     """One POP3 connection."""
 
-    def __init__(
-        self,
-        ctx: ServerContext,
-        core_config: Pop3ServerConfig,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
-    ) -> None:
+    def __init__(self, ctx: ServerContext, core_config: Pop3ServerConfig, conn: Connection) -> None:
         self.ctx = ctx
-        self.core = Pop3Server(core_config)
-        self.reader = reader
-        self.writer = writer
-        peer = writer.get_extra_info("peername") or ("unknown", 0)
-        local = writer.get_extra_info("sockname") or ("", 0)
-        self.client_ip = str(peer[0])
-        self.local_ip = str(local[0])
+        self.conn = conn
+        features = dataclasses.replace(
+            core_config.features, stls=ctx.tls is not None and not conn.tls_active
+        )
+        self.core = Pop3Server(dataclasses.replace(core_config, features=features))
+        self.client_ip = conn.client_ip
         self.drop: Maildrop | None = None
         self.mailbox: Mailbox | None = None
 
-    def default_domain(self) -> str | None:
-        login = self.ctx.config.login
-        return login.by_address.get(self.local_ip) or login.default_domain or None
+    @property
+    def reader(self) -> asyncio.StreamReader:
+        return self.conn.reader
+
+    @property
+    def writer(self) -> asyncio.StreamWriter:
+        return self.conn.writer
 
     async def run(self) -> None:
         self.core.greeting()
@@ -95,26 +100,34 @@ class Pop3Session:
             await self._retrieve(ev.index)
         elif isinstance(ev, Commit):
             await self._commit(ev.deleted)
+        elif isinstance(ev, StartTls):
+            await self._start_tls()
         elif isinstance(ev, ConnectionClosed):
             return
         else:
             raise RuntimeError(f"unexpected POP3 event {ev!r}")
 
+    async def _start_tls(self) -> None:
+        tls = self.ctx.tls
+        assert tls is not None  # the core offers STLS only with a certificate
+        await self._flush()  # the core's "+OK" goes out in the clear
+        await self.conn.start_tls(tls.context, tls.handshake_timeout)
+        # RFC 2595 §4: plaintext pipelined behind STLS is dropped, not run.
+        self.core.start_tls()
+
     async def _login(self, ev: Login) -> None:
-        throttle = self.ctx.throttle
-        if throttle.blocked(self.client_ip):
+        result = await check_login(
+            self.ctx, client_ip=self.client_ip, local_ip=self.conn.local_ip,
+            login=ev.username, password=ev.password, authzid=ev.authzid,
+        )
+        if result.outcome is LoginOutcome.THROTTLED:
             event("pop3.login", ip=self.client_ip, result="throttled")
             # RFC 3206: a temporary refusal, not a verdict on the password.
             self.core.login_failed("too many failed logins; try again later", code="SYS/TEMP")
             return
-        mailbox = await self.ctx.in_auth(
-            authenticate, self.ctx.directory, ev.username, ev.password, self.default_domain()
-        )
+        mailbox = result.mailbox
         if mailbox is None:
-            throttle.failure(self.client_ip)
-            self.ctx.count("auth_failures")
             event("pop3.login", ip=self.client_ip, user=ev.username, result="failed")
-            await asyncio.sleep(throttle.delay)
             self.core.login_failed("authentication failed")
             return
         try:

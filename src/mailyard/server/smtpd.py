@@ -4,18 +4,30 @@ The loop is always the same: read bytes → ``core.receive_data`` → drain
 events → answer the ones that need policy → write ``core.data_to_send()``
 when the core needs more input (RFC 2920: flush before blocking). All SMTP
 syntax, sequence and limit rules live in the core; this module decides only
-policy (who may relay, which recipients exist) and moves message bytes into
-the queue.
+policy (who may relay, which recipients exist, who may log in and send as
+whom) and moves message bytes into the queue.
+
+One adapter serves every SMTP listener; an ``SmtpRole`` says which: the MX
+(port 25) or submission (RFC 6409, ports 587 and 465). STARTTLS (RFC 3207)
+is offered wherever a certificate is configured. AUTH (RFC 4954) is offered
+only once TLS protects the password (RFC 4954 §4), or on loopback when
+``[tls] loopback_plaintext_auth`` allows it. Because the core's features are
+fixed per core, the session continues on a fresh core after the STARTTLS
+handshake: RFC 3207 §4.2 makes the client start over with EHLO anyway, and
+the new core offers what this listener offers under TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Final
 
 from mailyard import fsio
+from mailyard.directory.model import Mailbox
 from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.log import event
 from mailyard.message.address import Address
@@ -24,6 +36,7 @@ from mailyard.proto.smtp import (
     AWAITING_REPLY,
     CLOSED,
     NEED_DATA,
+    Authenticate,
     ConnectionClosed,
     DataAborted,
     DataChunk,
@@ -37,15 +50,48 @@ from mailyard.proto.smtp import (
     Reset,
     SmtpServer,
     SmtpServerConfig,
+    StartTls,
 )
 from mailyard.queue.store import Envelope
+from mailyard.server.auth import LoginOutcome, check_login
 from mailyard.server.context import ServerContext
+from mailyard.server.listener import Connection
 from mailyard.server.spool import Spool
 from mailyard.server.stream import write_within
+from mailyard.server.submission import (
+    R553_SENDER_NOT_OWNED,
+    HeaderGate,
+    HeaderVerdict,
+    message_id,
+    owns,
+    review_header,
+)
 
-__all__ = ["SmtpSession"]
+__all__ = ["AUTH_MECHANISMS", "SmtpRole", "SmtpSession"]
 
-_READ_SIZE = 65536
+_READ_SIZE: Final = 65536
+AUTH_MECHANISMS: Final = ("PLAIN", "LOGIN")
+
+# RFC 4954 §6 and RFC 3207 §4: the replies of the login and TLS steps.
+_R235_AUTH_OK: Final = Reply(235, "2.7.0", "authentication successful")
+_R535_AUTH_FAILED: Final = Reply(535, "5.7.8", "authentication credentials invalid")
+_R454_THROTTLED: Final = Reply(454, "4.7.0", "too many failed logins; try again later")
+_R530_AUTH_FIRST: Final = Reply(530, "5.7.0", "authentication required")
+_R530_TLS_FIRST: Final = Reply(530, "5.7.0", "must issue a STARTTLS command first")
+_R220_TLS_GO: Final = Reply(220, "2.0.0", "ready to start TLS")
+_R454_NO_TLS: Final = Reply(454, "4.7.0", "TLS not available")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpRole:
+    """What an SMTP listener is for."""
+
+    service: str  # the listener's name in logs: smtp, submission, smtps
+    # RFC 6409: AUTH before MAIL, the sender check, Date:/Message-ID: added.
+    submission: bool = False
+    auth: bool = False  # offer AUTH (under TLS, or on loopback if allowed)
+    sender_check: bool = False
+    max_header_size: int = 256 * 1024
 
 
 @dataclass
@@ -54,6 +100,7 @@ class _Transaction:
     smtputf8: bool = False
     recipients: list[str] = field(default_factory=list)
     spool: Spool | None = None
+    gate: HeaderGate | None = None  # submission: the header section, held back
     aborted: bool = False
 
 
@@ -63,22 +110,47 @@ class SmtpSession:
     def __init__(
         self,
         ctx: ServerContext,
+        role: SmtpRole,
         core_config: SmtpServerConfig,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        conn: Connection,
     ) -> None:
         self.ctx = ctx
-        self.core = SmtpServer(core_config)
-        self.reader = reader
-        self.writer = writer
-        peer = writer.get_extra_info("peername") or ("unknown", 0)
-        self.client_ip: str = str(peer[0])
+        self.role = role
+        self.conn = conn
+        self.client_ip = conn.client_ip
+        self._base_config = core_config
+        self.core = SmtpServer(self._core_config())
         self.helo = ""
         self.extended = False
+        self.user: Mailbox | None = None
         self.txn = _Transaction()
         self.accepted = 0
         self._hostname_domain = ctx.config.hostname.lower()
         self._waiting_for_command = False
+
+    @property
+    def reader(self) -> asyncio.StreamReader:
+        return self.conn.reader
+
+    @property
+    def writer(self) -> asyncio.StreamWriter:
+        return self.conn.writer
+
+    def _auth_offered(self) -> bool:
+        # RFC 4954 §4: no plaintext password mechanisms without TLS.
+        return self.role.auth and (
+            self.conn.tls_active or self.ctx.plaintext_auth_allowed(self.client_ip)
+        )
+
+    def _core_config(self) -> SmtpServerConfig:
+        offered = self._auth_offered()
+        features = dataclasses.replace(
+            self._base_config.features,
+            starttls=self.ctx.tls is not None and not self.conn.tls_active,
+            auth_mechanisms=AUTH_MECHANISMS if offered else (),
+            auth_required=self.role.submission and offered,
+        )
+        return dataclasses.replace(self._base_config, features=features)
 
     async def run(self) -> None:
         try:
@@ -129,6 +201,10 @@ class SmtpSession:
             await self._drop_transaction()
         elif isinstance(ev, MailFrom):
             await self._drop_transaction()
+            refusal = self._sender_refusal(ev.sender)
+            if refusal is not None:
+                self.core.send(refusal)
+                return
             self.txn.sender = ev.sender
             self.txn.smtputf8 = "SMTPUTF8" in ev.params
             self.core.send(Reply(250, "2.1.0", "sender ok"))
@@ -143,10 +219,61 @@ class SmtpSession:
             await self._data_end()
         elif isinstance(ev, (Reset, ConnectionClosed)):
             await self._drop_transaction()
+        elif isinstance(ev, Authenticate):
+            await self._authenticate(ev)
+        elif isinstance(ev, StartTls):
+            await self._start_tls()
         else:
-            # An extension this listener does not offer (AUTH, STARTTLS come
-            # with the submission listener); the core only emits them if enabled.
-            self.core.send(Reply(502, "5.5.1", "command not implemented"))
+            raise RuntimeError(f"unexpected SMTP event {ev!r}")
+
+    # -- STARTTLS and AUTH ---------------------------------------------------------
+
+    async def _start_tls(self) -> None:
+        tls = self.ctx.tls
+        if tls is None:  # the core offers STARTTLS only with a certificate
+            self.core.send(_R454_NO_TLS)
+            return
+        self.core.send(_R220_TLS_GO)
+        await self._flush()
+        await self.conn.start_tls(tls.context, tls.handshake_timeout)
+        # RFC 3207 §4.2: forget everything from before TLS, including what
+        # the client pipelined behind STARTTLS (the core drops its buffer).
+        self.core.start_tls()
+        await self._drop_transaction()
+        self.helo, self.extended, self.user = "", False, None
+        self.core = SmtpServer(self._core_config())
+
+    async def _authenticate(self, ev: Authenticate) -> None:
+        result = await check_login(
+            self.ctx, client_ip=self.client_ip, local_ip=self.conn.local_ip,
+            login=ev.username, password=ev.password, authzid=ev.authzid,
+        )
+        user = ev.username
+        if result.outcome is LoginOutcome.OK:
+            assert result.mailbox is not None
+            self.user = result.mailbox
+            user = str(result.mailbox.address)
+            reply = _R235_AUTH_OK
+        elif result.outcome is LoginOutcome.THROTTLED:
+            # RFC 4954 §6: 454 is a temporary failure, not a verdict on the password.
+            reply = _R454_THROTTLED
+        else:
+            reply = _R535_AUTH_FAILED
+        event("smtp.auth", service=self.role.service, ip=self.client_ip, user=user,
+              mechanism=ev.mechanism, result=result.outcome.value)
+        self.core.send(reply)
+
+    def _sender_refusal(self, sender: Address | None) -> Reply | None:
+        if self.role.submission and self.user is None:
+            # RFC 6409 §4.3: no mail without AUTH. The core says 530 itself
+            # once AUTH is offered; before TLS it is not even offered.
+            return _R530_AUTH_FIRST if self._auth_offered() else _R530_TLS_FIRST
+        if self.role.sender_check and self.user is not None and not owns(self.user, sender):
+            # RFC 6409 §6.1: the envelope sender must be the user's.
+            event("smtp.sender_denied", service=self.role.service, ip=self.client_ip,
+                  user=str(self.user.address), sender=str(sender) if sender else "<>")
+            return R553_SENDER_NOT_OWNED
+        return None
 
     # -- RCPT policy -------------------------------------------------------------
 
@@ -164,7 +291,9 @@ class SmtpSession:
             self.txn.recipients.append(self.ctx.config.postmaster_address)
             return Reply(250, "2.1.5", "postmaster ok")
         if isinstance(target, NotLocal):
-            if self.ctx.relay_allowed(self.client_ip):
+            # An authenticated user may send anywhere (RFC 6409 §3.3);
+            # otherwise only relay_networks may (qmail's RELAYCLIENT).
+            if self.user is not None or self.ctx.relay_allowed(self.client_ip):
                 self.txn.recipients.append(str(recipient))
                 return Reply(250, "2.1.5", "recipient ok (relay)")
             event("smtp.relay_denied", ip=self.client_ip, rcpt=str(recipient))
@@ -194,24 +323,61 @@ class SmtpSession:
             timestamp=envelope.birth,
         )
         txn.spool.add(header)
+        if self.role.submission:
+            txn.gate = self._header_gate(txn.spool.queue_id, envelope.birth)
         if bdat:
             self.core.send(Reply(250, "2.0.0", "ready for chunks"))
         else:
             self.core.send(Reply(354, None, "end data with <CR><LF>.<CR><LF>"))
 
+    def _header_gate(self, queue_id: str, now: float) -> HeaderGate:
+        user, check = self.user, self.role.sender_check
+        new_id = message_id(queue_id, self.ctx.config.hostname)
+
+        def decide(block: bytes, complete: bool) -> HeaderVerdict:
+            return review_header(block, complete=complete, owner=user, check_sender=check,
+                                 new_message_id=new_id, now=now)
+
+        return HeaderGate(self.role.max_header_size, decide)
+
     def _protocol(self) -> str:
-        # RFC 6531 §3.7.3: UTF8SMTP marks a transaction that used SMTPUTF8.
+        # RFC 6531 §3.7.3: UTF8SMTP marks a transaction that used SMTPUTF8;
+        # RFC 3848: S for TLS, A for an authenticated client.
         if self.txn.smtputf8:
-            return "UTF8SMTP"
-        return "ESMTP" if self.extended else "SMTP"
+            base = "UTF8SMTP"
+        elif self.extended:
+            base = "ESMTP"
+        else:
+            return "SMTP"
+        return base + ("S" if self.conn.tls_active else "") + ("A" if self.user else "")
 
     async def _chunk(self, data: bytes) -> None:
-        spool = self.txn.spool
-        if spool is not None and spool.add(data):
+        txn = self.txn
+        if txn.gate is not None:
+            data = txn.gate.feed(data)
+            if txn.gate.refusal is not None:
+                await self._discard_spool()  # nothing more of it is kept
+                return
+        spool = txn.spool
+        if spool is not None and data and spool.add(data):
             await spool.flush()
 
     async def _data_end(self) -> None:
         txn = self.txn
+        gate = txn.gate
+        if gate is not None:
+            rest = gate.finish()
+            if txn.spool is not None and rest:
+                txn.spool.add(rest)
+            refusal = gate.refusal
+            if refusal is not None:
+                await self._discard_spool()
+                event("smtp.content_denied", service=self.role.service, ip=self.client_ip,
+                      user=str(self.user.address) if self.user else None,
+                      reason=gate.verdict.reason if gate.verdict else None)
+                self.core.send(refusal)
+                self.txn = _Transaction()
+                return
         spool, txn.spool = txn.spool, None
         if spool is None:
             self.core.send(Reply(451, "4.3.0", "message was not stored; try again"))
@@ -229,7 +395,9 @@ class SmtpSession:
         event(
             "smtp.accept",
             id=qid,
+            service=self.role.service,
             ip=self.client_ip,
+            user=str(self.user.address) if self.user else None,
             sender=str(txn.sender) if txn.sender else "<>",
             rcpts=len(txn.recipients),
             size=size,
@@ -276,3 +444,4 @@ class SmtpSession:
             notice = b"421 4.3.2 " + self.ctx.config.hostname.encode() + b" shutting down\r\n"
             self.writer.write(notice)
             self.writer.close()
+
