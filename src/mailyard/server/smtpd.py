@@ -11,10 +11,10 @@ One adapter serves every SMTP listener; an ``SmtpRole`` says which: the MX
 (port 25) or submission (RFC 6409, ports 587 and 465). STARTTLS (RFC 3207)
 is offered wherever a certificate is configured. AUTH (RFC 4954) is offered
 only once TLS protects the password (RFC 4954 §4), or on loopback when
-``[tls] loopback_plaintext_auth`` allows it. Because the core's features are
-fixed per core, the session continues on a fresh core after the STARTTLS
-handshake: RFC 3207 §4.2 makes the client start over with EHLO anyway, and
-the new core offers what this listener offers under TLS.
+``[tls] loopback_plaintext_auth`` allows it: the core's
+``Features.auth_requires_tls`` keeps AUTH out of EHLO and answers 538 until
+the core's ``start_tls()``; RFC 3207 §4.2 makes the client start over with
+EHLO after the handshake.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class SmtpSession:
         self.conn = conn
         self.client_ip = conn.client_ip
         self._base_config = core_config
-        self.core = SmtpServer(self._core_config())
+        self.core = SmtpServer(self._core_config(), tls_active=conn.tls_active)
         self.helo = ""
         self.extended = False
         self.user: Mailbox | None = None
@@ -136,19 +136,16 @@ class SmtpSession:
     def writer(self) -> asyncio.StreamWriter:
         return self.conn.writer
 
-    def _auth_offered(self) -> bool:
-        # RFC 4954 §4: no plaintext password mechanisms without TLS.
-        return self.role.auth and (
-            self.conn.tls_active or self.ctx.plaintext_auth_allowed(self.client_ip)
-        )
-
     def _core_config(self) -> SmtpServerConfig:
-        offered = self._auth_offered()
+        # The core offers STARTTLS until TLS is on, and (RFC 4954 §4) AUTH
+        # only under TLS unless plaintext logins are allowed for this client.
+        auth = self.role.auth
         features = dataclasses.replace(
             self._base_config.features,
-            starttls=self.ctx.tls is not None and not self.conn.tls_active,
-            auth_mechanisms=AUTH_MECHANISMS if offered else (),
-            auth_required=self.role.submission and offered,
+            starttls=self.ctx.tls is not None,
+            auth_mechanisms=AUTH_MECHANISMS if auth else (),
+            auth_requires_tls=auth and not self.ctx.plaintext_auth_allowed(self.client_ip),
+            auth_required=self.role.submission and auth,
         )
         return dataclasses.replace(self._base_config, features=features)
 
@@ -241,7 +238,6 @@ class SmtpSession:
         self.core.start_tls()
         await self._drop_transaction()
         self.helo, self.extended, self.user = "", False, None
-        self.core = SmtpServer(self._core_config())
 
     async def _authenticate(self, ev: Authenticate) -> None:
         result = await check_login(
@@ -267,7 +263,8 @@ class SmtpSession:
         if self.role.submission and self.user is None:
             # RFC 6409 §4.3: no mail without AUTH. The core says 530 itself
             # once AUTH is offered; before TLS it is not even offered.
-            return _R530_AUTH_FIRST if self._auth_offered() else _R530_TLS_FIRST
+            usable = self.conn.tls_active or self.ctx.plaintext_auth_allowed(self.client_ip)
+            return _R530_AUTH_FIRST if usable else _R530_TLS_FIRST
         if self.role.sender_check and self.user is not None and not owns(self.user, sender):
             # RFC 6409 §6.1: the envelope sender must be the user's.
             event("smtp.sender_denied", service=self.role.service, ip=self.client_ip,

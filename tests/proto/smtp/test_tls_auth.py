@@ -12,6 +12,7 @@ from mailyard.proto.smtp import (
     Hello,
     MailFrom,
     Reply,
+    SmtpServer,
     SmtpUsageError,
     StartTls,
     State,
@@ -196,3 +197,50 @@ def test_auth_response_too_long(feed) -> None:
 
 def test_password_not_in_repr() -> None:
     assert "secret" not in repr(Authenticate("PLAIN", "", "bob", "secret"))
+
+
+# -- AUTH only under TLS (RFC 4954 §4) --------------------------------------------------------
+
+
+def _tls_session(core):  # type: ignore[no-untyped-def]
+    """EHLO, STARTTLS accepted, handshake 'done': the core is now under TLS."""
+    core.receive_data(EHLO + b"STARTTLS\r\n")
+    assert isinstance(core.next_event(), Hello)
+    core.send(Reply(250, None, "mx"))
+    assert core.next_event() == StartTls()
+    core.send(Reply(220, "2.0.0", "ready"))
+    core.start_tls()
+    core.data_to_send()
+
+
+def test_rfc4954_4_auth_not_advertised_before_tls() -> None:
+    core = make_core(auth_requires_tls=True)
+    result = run([EHLO + b"AUTH PLAIN " + b64(b"\x00bob\x00secret") + b"\r\n"], core=core)
+    assert not any(line.startswith("250-AUTH") or line.startswith("250 AUTH")
+                   for line in result.lines)
+    assert not any(isinstance(e, Authenticate) for e in result.events)
+    # RFC 4954 §6: 538 5.7.11, the mechanism needs an encrypted channel.
+    assert result.lines[-1].startswith("538 5.7.11 ")
+
+
+def test_rfc4954_4_auth_offered_and_accepted_under_tls() -> None:
+    core = make_core(auth_requires_tls=True)
+    _tls_session(core)
+    result = run([EHLO + b"AUTH PLAIN " + b64(b"\x00bob\x00secret") + b"\r\n"], core=core)
+    assert "250 AUTH PLAIN LOGIN" in result.lines
+    assert any(isinstance(e, Authenticate) for e in result.events)
+
+
+def test_rfc3207_4_mail_before_starttls_530_when_auth_needs_tls() -> None:
+    core = make_core(auth_requires_tls=True, auth_required=True)
+    result = run([EHLO + MAIL], core=core)
+    assert result.lines[-1] == "530 5.7.0 must issue a STARTTLS command first"
+
+
+def test_implicit_tls_core_offers_auth_but_not_starttls() -> None:
+    config = make_core(auth_requires_tls=True).config
+    core = SmtpServer(config, tls_active=True)
+    core.greeting()
+    result = run([EHLO], core=core)
+    assert "250-STARTTLS" not in result.lines
+    assert "250 AUTH PLAIN LOGIN" in result.lines

@@ -40,6 +40,8 @@ __all__ = [
     "R503_TLS_ALREADY_ACTIVE",
     "R504_UNKNOWN_MECHANISM",
     "R530_AUTH_REQUIRED",
+    "R530_STARTTLS_FIRST",
+    "R538_ENCRYPTION_REQUIRED",
     "R550_NO_SUCH_USER",
     "R552_SIZE_EXCEEDED",
     "R553_NON_ASCII_ADDRESS",
@@ -140,6 +142,11 @@ R503_BINARYMIME_NEEDS_BDAT: Final = Reply(503, "5.5.1", "BODY=BINARYMIME require
 R504_UNKNOWN_MECHANISM: Final = Reply(504, "5.5.4", "unrecognized authentication mechanism")
 # RFC 4954 §6: 530 when the server requires AUTH before MAIL.
 R530_AUTH_REQUIRED: Final = Reply(530, "5.7.0", "authentication required")
+R530_STARTTLS_FIRST: Final = Reply(530, "5.7.0", "must issue a STARTTLS command first")
+# RFC 4954 §6: the mechanism may only be used over an encrypted channel.
+R538_ENCRYPTION_REQUIRED: Final = Reply(
+    538, "5.7.11", "encryption required for requested authentication mechanism"
+)
 R550_NO_SUCH_USER: Final = Reply(550, "5.1.1", "no such user here")
 # RFC 1870 §6.1: message size exceeds fixed maximum message size.
 R552_SIZE_EXCEEDED: Final = Reply(552, "5.3.4", "message size exceeds fixed maximum message size")

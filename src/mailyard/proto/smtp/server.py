@@ -66,6 +66,8 @@ from mailyard.proto.smtp.replies import (
     R503_BINARYMIME_NEEDS_BDAT,
     R503_TLS_ALREADY_ACTIVE,
     R530_AUTH_REQUIRED,
+    R530_STARTTLS_FIRST,
+    R538_ENCRYPTION_REQUIRED,
     Reply,
     render,
 )
@@ -102,7 +104,9 @@ class _Mode(enum.Enum):
 class SmtpServer:
     """One SMTP server session, without I/O. See the module doc."""
 
-    def __init__(self, config: SmtpServerConfig) -> None:
+    def __init__(self, config: SmtpServerConfig, *, tls_active: bool = False) -> None:
+        """``tls_active``: the connection is already encrypted (an implicit-TLS
+        listener, RFC 8314), so STARTTLS is not offered and AUTH may be."""
         self.config = config
         self._limits = config.limits
         self._features = config.features
@@ -117,7 +121,7 @@ class SmtpServer:
         self._commands = 0
         self._bad = 0
         self._authenticated = False
-        self._tls_active = False
+        self._tls_active = tls_active
         self._auth: AuthExchange | None = None
         self._postmaster = postmaster_address(config.hostname)
         self._reset_transaction()
@@ -371,7 +375,10 @@ class SmtpServer:
 
     def _cmd_mail(self, arg: str) -> None:
         if self._features.auth_required and not self._authenticated:
-            self._error(R530_AUTH_REQUIRED)
+            if self._features.auth_requires_tls and not self._tls_active:
+                self._error(R530_STARTTLS_FIRST)  # RFC 3207 §4
+            else:
+                self._error(R530_AUTH_REQUIRED)
             return
         mail = parse_mail(arg, self._limits, self._features)
         self._pending_mail = (mail.smtputf8, mail.binarymime)
@@ -469,6 +476,9 @@ class SmtpServer:
             return
         if self._authenticated:
             raise GrammarError(R503_ALREADY_AUTHENTICATED)  # RFC 4954 §4
+        if self._features.auth_requires_tls and not self._tls_active:
+            self._emit(R538_ENCRYPTION_REQUIRED)
+            return
         try:
             exchange, initial = open_exchange(arg, self._features.auth_mechanisms)
         except SaslError as exc:

@@ -35,6 +35,9 @@ class Features:
     starttls: bool = False  # RFC 3207
     auth_mechanisms: tuple[str, ...] = ()  # RFC 4954; subset of PLAIN, LOGIN
     auth_required: bool = False  # RFC 4954 §6: 530 before MAIL until AUTH
+    # RFC 4954 §4: plaintext mechanisms only once TLS is on. AUTH is then not
+    # advertised before STARTTLS and is refused with 538 5.7.11.
+    auth_requires_tls: bool = False
     smtputf8: bool = True  # RFC 6531
     chunking: bool = True  # RFC 3030 CHUNKING and BINARYMIME
 
@@ -70,6 +73,7 @@ def ehlo_keywords(
         keys += ["CHUNKING", "BINARYMIME"]  # RFC 3030
     if features.starttls and not tls_active:
         keys.append("STARTTLS")  # RFC 3207 §4.2: not offered again after TLS
-    if features.auth_mechanisms and not authenticated:
+    auth_usable = tls_active or not features.auth_requires_tls
+    if features.auth_mechanisms and auth_usable and not authenticated:
         keys.append("AUTH " + " ".join(features.auth_mechanisms))  # RFC 4954 §3
     return tuple(keys)
