@@ -103,9 +103,10 @@ def test_auth_is_not_offered_before_tls(server: ServerProcess) -> None:
         assert client.has_extn("starttls")
         assert not client.has_extn("auth")
         token = base64.b64encode(f"\0{ALICE}\0{PASSWORD}".encode()).decode()
-        assert client.docmd("AUTH", f"PLAIN {token}")[0] == 502
+        # RFC 4954 §6: the mechanism needs an encrypted channel first.
+        assert client.docmd("AUTH", f"PLAIN {token}")[0] == 538
         code, text = client.docmd("MAIL", f"FROM:<{ALICE}>")
-        assert (code, text[:5]) == (530, b"5.7.0")
+        assert (code, text) == (530, b"5.7.0 must issue a STARTTLS command first")
 
 
 def test_auth_plain_under_starttls(server: ServerProcess) -> None:
