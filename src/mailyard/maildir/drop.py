@@ -17,11 +17,21 @@ commits (RFC 1939 §6, the UPDATE state), with one directory fsync for all.
 Other readers (IMAP sessions, tools) may rename or delete files at any
 moment: a rename or open that hits ENOENT rescans ``cur/`` for the same base
 name and goes on (DESIGN §4).
+
+The folder's uid list is shared with IMAP (issue 3): after opening, and
+after deleting at QUIT, the drop syncs the INBOX ``Folder``, which gives
+uids to the messages POP3 moved into ``cur/`` and records the deletions
+(with their mod-sequence, for QRESYNC), under the folder lock. POP3's own
+UIDLs stay the base names (``uidl_for``), as before. QUIT also takes the
+deleted octets off the Maildir++ quota (``maildirsize``). If keeping the uid
+list fails, POP3 goes on and the failure is logged: the next IMAP or POP3
+sync records what this one could not.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import weakref
@@ -30,8 +40,10 @@ from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import BinaryIO, Final
 
-from mailyard import fsio
+from mailyard import fsio, log
 from mailyard.maildir.deliver import ensure_maildir
+from mailyard.maildir.errors import StoreError
+from mailyard.maildir.folder import Folder
 from mailyard.maildir.names import (
     delivery_stamp,
     size_from_name,
@@ -39,6 +51,7 @@ from mailyard.maildir.names import (
     uidl_for,
     with_info,
 )
+from mailyard.maildir.quota import Quota
 
 __all__ = ["LOCK_NAME", "DropEntry", "Maildrop", "MaildropBusy"]
 
@@ -152,6 +165,14 @@ def _scan_cur(cur_dir: str) -> list[DropEntry]:
     return entries
 
 
+def _sync_uid_list(path: str) -> None:
+    """Bring the shared uid list up to date (never fatal to POP3)."""
+    try:
+        Folder.shared(path).sync(claim=False)
+    except (OSError, StoreError) as exc:
+        log.event("pop3.uidlist_failed", level=logging.WARNING, path=path, error=str(exc))
+
+
 def _open_nofollow(path: str, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC)
 
@@ -185,6 +206,7 @@ class Maildrop:
         except BaseException:
             _release(lock_fd, lock_key)
             raise
+        _sync_uid_list(path)
         return cls(path, lock_fd, lock_key, entries)
 
     @property
@@ -215,20 +237,27 @@ class Maildrop:
             return
         failure: OSError | None = None
         current: dict[str, str] | None = None
+        freed = removed = 0
         for entry in targets:
             try:
                 if self._unlink(entry.name):
+                    freed, removed = freed + entry.size, removed + 1
                     continue
                 # Gone, or renamed by another reader (new flags): one rescan
                 # of cur/ serves every message of this call.
                 if current is None:
                     current = self._current_names()
                 renamed = current.pop(split_info(entry.name)[0], None)
-                if renamed is not None:
-                    self._unlink(renamed)
+                if renamed is not None and self._unlink(renamed):
+                    freed, removed = freed + entry.size, removed + 1
             except OSError as exc:
                 failure = failure or exc
         fsio.fsync_dir(self._cur_dir)
+        _sync_uid_list(self.path)
+        try:
+            Quota(self.path).record(-freed, -removed)
+        except OSError as exc:
+            log.event("pop3.quota_failed", level=logging.WARNING, path=self.path, error=str(exc))
         if failure is not None:
             raise failure
 
