@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -101,9 +103,7 @@ def test_remove_user_refuses_a_symlinked_maildir(
     outside = tmp_path / "precious"
     outside.mkdir()
     (outside / "keep").write_text("x")
-    for sub in ("tmp", "new", "cur"):
-        (path / sub).rmdir()
-    path.rmdir()
+    shutil.rmtree(path)  # the Maildir with its default folders
     path.symlink_to(outside)
     with pytest.raises(StorageError, match="could not be deleted"):
         admin.remove_user(site, mail_root, Address("ann", "a.test"))

@@ -37,7 +37,8 @@ from mailyard.directory.model import (
     maildir_for,
 )
 from mailyard.directory.store import Directory
-from mailyard.maildir.deliver import ensure_maildir
+from mailyard.maildir.errors import StoreError
+from mailyard.maildir.mailstore import create_default_folders
 from mailyard.message.address import Address, AddressError, validate_localpart
 
 __all__ = [
@@ -240,9 +241,13 @@ def create_user(
         raise AlreadyExists(f"mailbox {address} already exists")
     maildir = maildir_for(address)
     try:
-        ensure_maildir(_maildir_path(mail_root, maildir))
+        # INBOX plus Drafts, Sent, Trash, Junk and Archive (RFC 6154), as
+        # IMAP clients expect to find them.
+        create_default_folders(_maildir_path(mail_root, maildir))
     except OSError as exc:
         raise StorageError(f"cannot create Maildir {maildir}: {exc.strerror or exc}") from exc
+    except StoreError as exc:
+        raise StorageError(f"cannot create Maildir {maildir}: {exc.reason}") from exc
     return directory.add_mailbox(address, maildir, password_hash)
 
 
