@@ -133,3 +133,12 @@ def test_any_split_gives_the_same_lines(data: bytes, max_len: int, cuts: list[in
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     pieces = [data[a:b] for a, b in itertools.pairwise(points)]
     assert read_all(pieces, max_len) == expected
+
+
+def test_take_consumes_at_most_what_is_asked() -> None:
+    buf = LineBuffer()
+    buf.append(b"abcdef")
+    assert buf.take(4) == b"abcd"
+    assert buf.take(10) == b"ef"
+    assert buf.take(3) == b""
+    assert len(buf) == 0

@@ -112,6 +112,14 @@ class LineBuffer:
         """All unconsumed bytes (a copy), for readers of message content."""
         return bytes(self._data[self._pos :])
 
+    def take(self, max_count: int) -> bytes:
+        """Up to ``max_count`` unconsumed bytes, consumed (a literal's octets:
+        copies only what is taken, unlike ``peek``)."""
+        start = self._pos
+        data = bytes(self._data[start : start + max_count])
+        self.advance(len(data))
+        return data
+
     def advance(self, count: int) -> None:
         """Consume ``count`` octets that ``peek`` showed."""
         if not 0 <= count <= len(self):

@@ -4,6 +4,7 @@ back, events out. One test per path of the conversation (RFC section named)."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 
 import pytest
 
@@ -43,7 +44,7 @@ from tests.proto.smtp.client_helpers import (
 R250 = b"250 2.0.0 ok\r\n"
 
 
-def kinds(items: list[object]) -> list[str]:
+def kinds(items: Sequence[object]) -> list[str]:
     return [type(item).__name__ for item in items]
 
 

@@ -66,8 +66,7 @@ class AppendStream:
             if not available:
                 return None
             count = min(self._remaining, self._chunk, available)
-            data = self._buf.peek()[:count]
-            self._buf.advance(count)
+            data = self._buf.take(count)
             self._remaining -= count
             return Consumed.CONSUMED if self._refusal is not None else data
         line = self._buf.next_line(self._max_line)

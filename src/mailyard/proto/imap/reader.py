@@ -211,8 +211,7 @@ class CommandReader:
             available = len(self._buf)
             if not available:
                 return None
-            data = self._buf.peek()[: self._remaining]
-            self._buf.advance(len(data))
+            data = self._buf.take(self._remaining)
             self._literal += data
             self._remaining -= len(data)
             if self._remaining:

@@ -52,13 +52,8 @@ from mailyard.proto.smtp.client_events import (
     Waiting,
     parse_extensions,
 )
-from mailyard.proto.smtp.client_reply import (
-    MAX_REPLY_LINE,
-    MAX_REPLY_LINES,
-    ReplyReader,
-    ReplySyntaxError,
-    ServerReply,
-)
+from mailyard.proto.smtp.client_reply import ReplyReader, ReplySyntaxError, ServerReply
+from mailyard.proto.smtp.client_settings import ClientConfig, MailOptions
 
 __all__ = [
     "ClientConfig",
@@ -71,6 +66,7 @@ __all__ = [
 
 _FORBIDDEN: Final = frozenset("\r\n\0")
 _CANCEL: Final = b"*"  # RFC 4954 §4: the client cancels an exchange
+_NO_OPTIONS: Final = MailOptions()
 
 
 class SmtpClientUsageError(RuntimeError):
@@ -85,29 +81,6 @@ class ClientState(enum.Enum):
     BODY = "BODY"  # the adapter sends the content
     TLS = "TLS"  # STARTTLS accepted: handshake, then tls_started()
     CLOSED = "CLOSED"
-
-
-@dataclass(frozen=True, slots=True)
-class ClientConfig:
-    helo: str  # our name in EHLO/HELO (RFC 5321 §4.1.1.1: an FQDN or literal)
-    max_reply_line: int = MAX_REPLY_LINE
-    max_reply_lines: int = MAX_REPLY_LINES
-    chunking: bool = False  # BDAT instead of DATA when CHUNKING and PIPELINING are offered
-
-    def __post_init__(self) -> None:
-        if not self.helo or not self.helo.isascii() or not self.helo.isprintable():
-            raise ValueError("helo must be one printable ASCII token")
-        if " " in self.helo:
-            raise ValueError("helo must be one printable ASCII token")
-
-
-@dataclass(frozen=True, slots=True)
-class MailOptions:
-    """What the MAIL command declares (each only if the server offers it)."""
-
-    size: int | None = None  # RFC 1870 SIZE=
-    eightbit: bool = False  # RFC 6152 BODY=8BITMIME
-    smtputf8: bool = False  # RFC 6531 SMTPUTF8 (required for non-ASCII addresses)
 
 
 class _Kind(enum.Enum):
@@ -194,6 +167,12 @@ class SmtpClient:
     @property
     def tls_active(self) -> bool:
         return self._tls_active
+
+    @property
+    def buffered(self) -> int:
+        """Octets received and not yet read as a reply (after STARTTLS's 220,
+        anything here was sent in plaintext and must not count, RFC 3207 §5)."""
+        return len(self._reader)
 
     @property
     def waiting(self) -> Waiting | None:
@@ -288,7 +267,7 @@ class SmtpClient:
             self._command("AUTH LOGIN", _Kind.AUTH)
 
     def mail_transaction(
-        self, sender: str, recipients: Sequence[str], options: MailOptions = MailOptions()
+        self, sender: str, recipients: Sequence[str], options: MailOptions = _NO_OPTIONS
     ) -> None:
         """MAIL, one RCPT per recipient, then DATA (or BDAT chunks later).
 
