@@ -36,16 +36,18 @@ def cli(ctx: click.Context, state_dir: str) -> None:
 
 def _register() -> None:
     # Imported here so each command module can import `cli` without a cycle.
-    from mailyard.cli import directory_cmds, queue_cmds, serve_cmds
+    from mailyard.cli import directory_cmds, inject_cmds, queue_cmds, serve_cmds
 
-    for module in (directory_cmds, queue_cmds, serve_cmds):
+    for module in (directory_cmds, queue_cmds, serve_cmds, inject_cmds):
         module.register(cli)
 
 
 def main() -> None:
     _register()
     try:
-        cli.main(standalone_mode=False)
+        # Without standalone mode click hands back ctx.exit(code) as the
+        # return value instead of raising (mailyard sendmail's sysexits).
+        status = cli.main(standalone_mode=False)
     except CliError as exc:
         click.echo(f"mailyard: {exc}", err=True)
         sys.exit(1)
@@ -57,3 +59,5 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    if isinstance(status, int) and status:
+        sys.exit(status)

@@ -1,7 +1,8 @@
 """Local control socket (``run/control.sock``): what svc did for daemontools.
 
 One line in, one JSON line out. Commands: ``flush`` (retry every queued
-message now), ``status`` (uptime, connections, queue figures), ``stop``.
+message now), ``status`` (uptime, connections, queue figures), ``stop``,
+``notify <id>`` (a message was just queued by a local injector).
 The socket is mode 0600 inside the state folder: whoever can reach it can
 already read the state.
 """
@@ -16,6 +17,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from mailyard.log import event
+from mailyard.queue.ids import is_id
 
 if TYPE_CHECKING:
     from mailyard.server.app import MailServer
@@ -67,6 +69,11 @@ class ControlServer:
             return {"ok": True}
         if command == "stop":
             mail.request_stop()
+            return {"ok": True}
+        verb, _, qid = command.partition(" ")
+        if verb == "notify" and is_id(qid):
+            # A local injector (mailyard sendmail) committed a message.
+            mail.delivery.notify(qid)
             return {"ok": True}
         if command == "status":
             return {
