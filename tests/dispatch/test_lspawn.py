@@ -16,6 +16,7 @@ verdicts = st.builds(
     finished=st.booleans(),
     next_attempt=st.none() | st.floats(min_value=0, max_value=1e12, allow_nan=False),
     injected=st.lists(ids, max_size=3).map(tuple),
+    remote=st.lists(st.integers(0, 10**9 - 1), max_size=5).map(tuple),
 )
 
 
@@ -26,6 +27,12 @@ def test_verdicts_round_trip(verdict: Verdict) -> None:
     assert decode_verdict(line) == verdict
 
 
+def test_the_remote_recipients_travel_in_the_third_field() -> None:
+    verdict = Verdict(finished=False, next_attempt=None, remote=(0, 2))
+    assert encode_verdict(verdict) == "0 - 0,2"
+    assert encode_verdict(Verdict(finished=True)) == "1 - -"
+
+
 @given(st.text(max_size=80))
 def test_garbage_answers_raise_value_error_only(line: str) -> None:
     try:
@@ -34,7 +41,10 @@ def test_garbage_answers_raise_value_error_only(line: str) -> None:
         pass
 
 
-@pytest.mark.parametrize("line", ["", "2 -", "1", "0 soon", "1 - ../etc/passwd", "1 - a/b"])
+@pytest.mark.parametrize("line", [
+    "", "2 - -", "1", "1 -", "0 soon -", "1 - - ../etc/passwd", "1 - - a/b", "1 - ../x",
+    "1 - 1,,2", "1 - -1", "1 - 1e3", "1 - 1234567890",
+])
 def test_malformed_answers_are_refused(line: str) -> None:
     with pytest.raises(ValueError):
         decode_verdict(line)

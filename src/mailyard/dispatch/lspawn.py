@@ -13,7 +13,13 @@ The protocol is one ASCII line each way over the child's stdin and stdout
 (``python -m mailyard.dispatch.lspawn --state DIR``):
 
 * the manager sends ``<queue id> <now>``;
-* the child answers ``<finished 0|1> <next attempt or -> <injected id>...``.
+* the child answers ``<finished 0|1> <next attempt or -> <remote> <injected id>...``,
+  where ``<remote>`` lists the recipient indices handed to the remote
+  channel (``0,2``) or is ``-``.
+
+The worker tells the children whether remote delivery is on
+(``--remote-mode``), so both sides of a pass agree on it whatever the
+configuration file says meanwhile.
 
 The manager side (``LocalDeliveryPool``) lives on the worker's event loop
 and needs no threads either. A child that dies is replaced; the message it
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -36,6 +43,7 @@ from mailyard import fsio
 from mailyard.config import load_config
 from mailyard.directory.store import Directory
 from mailyard.dispatch.process import MessageProcessor, Verdict
+from mailyard.dispatch.settings import RemoteMode, settings_from_config
 from mailyard.log import configure, event
 from mailyard.queue.ids import is_id
 from mailyard.queue.store import Queue
@@ -48,19 +56,30 @@ _STOP_TIMEOUT: Final = 30.0
 
 def encode_verdict(verdict: Verdict) -> str:
     due = "-" if verdict.next_attempt is None else repr(verdict.next_attempt)
-    return " ".join([str(int(verdict.finished)), due, *verdict.injected])
+    remote = ",".join(str(i) for i in verdict.remote) or "-"
+    return " ".join([str(int(verdict.finished)), due, remote, *verdict.injected])
+
+
+def _indices(text: str) -> tuple[int, ...]:
+    if text == "-":
+        return ()
+    parts = text.split(",")
+    if not all(p.isascii() and p.isdigit() and len(p) <= 9 for p in parts):
+        raise ValueError("bad recipient list in delivery answer")
+    return tuple(int(p) for p in parts)
 
 
 def decode_verdict(line: str) -> Verdict:
     """Parse a child's answer; ValueError if it is not one."""
     parts = line.split()
-    if len(parts) < 2 or parts[0] not in {"0", "1"}:
+    if len(parts) < 3 or parts[0] not in {"0", "1"}:
         raise ValueError(f"bad delivery answer {line[:80]!r}")
-    injected = tuple(parts[2:])
+    injected = tuple(parts[3:])
     if not all(is_id(qid) for qid in injected):
         raise ValueError("bad queue id in delivery answer")
     due = None if parts[1] == "-" else float(parts[1])
-    return Verdict(finished=parts[0] == "1", next_attempt=due, injected=injected)
+    return Verdict(finished=parts[0] == "1", next_attempt=due, injected=injected,
+                   remote=_indices(parts[2]))
 
 
 class _Child:
@@ -81,11 +100,13 @@ class _Child:
 class LocalDeliveryPool:
     """``processes`` children; ``run_pass`` gives a job to an idle one."""
 
-    def __init__(self, state_dir: str, processes: int) -> None:
+    def __init__(self, state_dir: str, processes: int, remote_mode: str = "hold") -> None:
         self._state_dir = state_dir
         self._processes = processes
+        self._remote_mode = remote_mode
         self._idle: asyncio.Queue[_Child] = asyncio.Queue()
         self._children: list[_Child] = []
+        self.stopping = False
 
     async def start(self) -> None:
         for _ in range(self._processes):
@@ -94,6 +115,7 @@ class LocalDeliveryPool:
     async def _add_child(self) -> None:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mailyard.dispatch.lspawn", "--state", self._state_dir,
+            "--remote-mode", self._remote_mode,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         child = _Child(proc)
@@ -102,6 +124,11 @@ class LocalDeliveryPool:
 
     async def run_pass(self, qid: str, now: float) -> Verdict:
         child = await self._idle.get()
+        if self.stopping:
+            # Passes queue up for a child; once stopping, none starts (the
+            # next start's recovery finds the message).
+            self._idle.put_nowait(child)
+            return Verdict(finished=False)
         try:
             verdict = await child.run(qid, now)
         except (ConnectionError, ValueError) as exc:
@@ -155,6 +182,7 @@ def _serve(processor: MessageProcessor) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mailyard.dispatch.lspawn")
     parser.add_argument("--state", required=True)
+    parser.add_argument("--remote-mode", choices=[m.value for m in RemoteMode], default=None)
     args = parser.parse_args(argv)
     # Ctrl-C reaches the whole process group; the worker orders the stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -163,8 +191,11 @@ def main(argv: list[str] | None = None) -> int:
     syncer = fsio.DirSyncer()
     directory = Directory.open(config.path("directory.sqlite"))
     queue = Queue(config.path("queue"), syncer=syncer)
+    remote = settings_from_config(config)
+    if args.remote_mode is not None:
+        remote = dataclasses.replace(remote, mode=RemoteMode(args.remote_mode))
     try:
-        _serve(MessageProcessor.from_config(config, directory, queue, syncer))
+        _serve(MessageProcessor.from_config(config, directory, queue, syncer, remote))
     except BrokenPipeError:
         return 0  # the worker is gone
     finally:

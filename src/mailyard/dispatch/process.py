@@ -1,36 +1,53 @@
 """One delivery pass over one queued message (qmail-send's per-message work).
 
-``MessageProcessor.process(qid, now)`` is synchronous and runs in a worker
-thread: load the message, route each pending recipient (local mailbox,
-unknown, or remote), deliver, queue bounces for permanent failures, and
-either complete the message or checkpoint it and say when to try again.
+A pass has up to two stages, one per channel, run one after the other so
+that only one writer touches a message's state at a time:
+
+* ``process(qid, now)``, the local stage (in a lspawn child): load the
+  message, route each pending recipient (local mailbox, unknown, remote),
+  deliver the local ones, and hand back the remote ones (``Verdict.remote``)
+  — or, while remote delivery is held, mark them held;
+* ``finish_remote(message, results, now)``, after the worker's remote
+  delivery (channel.py): record what the remote hosts said.
+
+Both end the same way (``_conclude``): checkpoint, queue the bounce for
+permanent failures (and a delay warning when one is due), mark those
+recipients failed, then complete the message or say when to try again —
+10 for local, 20 for remote, qmail's chanskip.
 
 Order matters for "nothing lost": a bounce is committed to the queue
 *before* the recipient is marked failed, and a recipient is marked done only
-after its Maildir delivery is durable. A crash in between repeats work
-(at-least-once), it never drops it.
+after its delivery is durable (or the remote host said 250). A crash in
+between repeats work (at-least-once), it never drops it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import BinaryIO, Final
 
 from mailyard import fsio
 from mailyard.config import Config
 from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.directory.store import Directory
 from mailyard.dispatch.local import deliver_to_mailbox
+from mailyard.dispatch.notify import (
+    HEADER_PEEK,
+    KIND_BOUNCE,
+    KIND_DOUBLE,
+    KIND_KEY,
+    Notifier,
+)
 from mailyard.dispatch.result import Delivered, DeliveryResult, PermFail, TempFail
+from mailyard.dispatch.settings import RemoteMode, RemoteSettings, settings_from_config
 from mailyard.log import event
 from mailyard.message.address import AddressError, parse_address
-from mailyard.message.dsn import FailedRecipient, build_bounce, build_double_bounce
+from mailyard.message.dsn import FailedRecipient
 from mailyard.message.headers import read_header_block
 from mailyard.queue import schedule
 from mailyard.queue.store import (
-    Envelope,
     Outcome,
     Queue,
     QueueCorrupt,
@@ -39,13 +56,20 @@ from mailyard.queue.store import (
     RecipientState,
 )
 
-__all__ = ["MessageProcessor", "Verdict"]
+__all__ = [
+    "DELAY_WARNED",
+    "HELD_REMOTE",
+    "KIND_BOUNCE",
+    "KIND_DOUBLE",
+    "KIND_KEY",
+    "MessageProcessor",
+    "Verdict",
+]
 
-_HEADER_PEEK: Final = 128 * 1024  # enough for any sane header block
-KIND_KEY: Final = "kind"
-KIND_BOUNCE: Final = "bounce"
-KIND_DOUBLE: Final = "double-bounce"
 HELD_REMOTE: Final = "remote delivery is held (delivery.remote = \"hold\")"
+# Appended to a deferred recipient's record once its sender was warned, and
+# carried on by every later record: the warning goes out once per recipient.
+DELAY_WARNED: Final = " [delay warning sent]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +78,8 @@ class Verdict:
 
     finished: bool
     next_attempt: float | None = None
-    injected: tuple[str, ...] = ()  # bounces queued during this pass
+    injected: tuple[str, ...] = ()  # bounces and warnings queued during this pass
+    remote: tuple[int, ...] = ()  # recipient indices for the remote channel
 
 
 @dataclass
@@ -62,8 +87,10 @@ class _Pass:
     outcomes: list[tuple[int, Outcome]] = field(default_factory=list)
     failed: list[FailedRecipient] = field(default_factory=list)
     failed_indices: list[tuple[int, str]] = field(default_factory=list)
+    deferred: dict[int, FailedRecipient] = field(default_factory=dict)
     temporary: bool = False
-    held: bool = False
+    held: bool = False  # recipients stay pending without a retry time
+    remote: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -75,14 +102,17 @@ class MessageProcessor:
     postmaster: str
     lifetime: float
     retry_skip_local: int
-    remote_mode: str
+    remote_mode: str  # "hold" or "deliver" (RemoteMode's values)
     syncer: fsio.DirSyncer | None = None
+    retry_skip_remote: int = 20
+    delay_warning: float = 0.0  # seconds; 0 = never warn
 
     @classmethod
     def from_config(
         cls, config: Config, directory: Directory, queue: Queue,
-        syncer: fsio.DirSyncer | None = None,
+        syncer: fsio.DirSyncer | None = None, remote: RemoteSettings | None = None,
     ) -> MessageProcessor:
+        remote = remote or settings_from_config(config)
         return cls(
             queue=queue,
             directory=directory,
@@ -91,24 +121,59 @@ class MessageProcessor:
             postmaster=config.postmaster_address,
             lifetime=float(config.queue.lifetime),
             retry_skip_local=config.queue.retry_skip_local,
-            remote_mode=config.delivery.remote,
+            remote_mode=remote.mode.value,
             syncer=syncer,
+            retry_skip_remote=remote.retry_skip,
+            delay_warning=remote.delay_warning,
         )
 
-    def process(self, qid: str, now: float) -> Verdict:
+    @property
+    def notifier(self) -> Notifier:
+        return Notifier(self.queue, self.hostname, self.postmaster, self.lifetime)
+
+    def load(self, qid: str) -> QueuedMessage | None:
+        """The message, or None when there is nothing to deliver (gone, corrupt, no id)."""
         try:
-            message = self.queue.load(qid)
+            return self.queue.load(qid)
         except QueueNotFound:
-            return Verdict(finished=True)
+            return None
         except QueueCorrupt as exc:
             # Leave it for the operator (`mailyard queue show/delete`); never retry in a loop.
             event("queue.corrupt", level=logging.ERROR, id=qid, error=str(exc))
-            return Verdict(finished=True)
+            return None
         except ValueError:
             # Not a queue id at all (a confused trigger): nothing to retry.
             event("queue.bad_id", level=logging.WARNING, id=qid[:40])
+            return None
+
+    def process(self, qid: str, now: float) -> Verdict:
+        """The local stage of a pass (see the module doc)."""
+        message = self.load(qid)
+        if message is None:
             return Verdict(finished=True)
         work = self._deliver_pending(message, now)
+        return self._conclude(message, work, now, self.retry_skip_local)
+
+    def finish_remote(self, message: QueuedMessage, results: Mapping[int, DeliveryResult],
+                      now: float) -> Verdict:
+        """Record the remote stage's results; recipients without one were not
+        attempted and stay as they were."""
+        work = _Pass()
+        expired = schedule.expired(message.envelope.birth, now, self.lifetime)
+        for index in sorted(results):
+            address = message.envelope.recipients[index]
+            result = self._expire(results[index], expired)
+            self._log_attempt(message.id, address, result)
+            self._note(work, index, address, result)
+        work.held = any(s.state is RecipientState.PENDING and s.index not in results
+                        for s in message.statuses)
+        return self._conclude(message, work, now, self.retry_skip_remote)
+
+    # -- the end of a stage ------------------------------------------------
+
+    def _conclude(self, message: QueuedMessage, work: _Pass, now: float, skip: int) -> Verdict:
+        qid = message.id
+        injected = self._warn_if_due(message, work, now)
         outcomes = work.outcomes
         if work.failed and outcomes:
             # Checkpoint this pass's deliveries before queueing the bounce: if
@@ -116,19 +181,38 @@ class MessageProcessor:
             # deliver them a second time.
             self.queue.record(qid, outcomes)
             outcomes = []
-        injected = self._bounce(message, work, now)
+        injected += self.notifier.bounce(message, work.failed, now)
         outcomes = outcomes + [(i, Outcome("B", text)) for i, text in work.failed_indices]
-        if not work.temporary and not work.held:
+        if not work.temporary and not work.held and not work.remote:
             self.queue.complete(qid)
             event("queue.done", id=qid)
             return Verdict(finished=True, injected=injected)
         if outcomes:
             self.queue.record(qid, outcomes)
+        # Held (or handed to the remote channel) only: a flush, rescan or the
+        # remote channel's own verdict decides the next attempt.
+        due = None
         if work.temporary:
-            due = schedule.next_attempt(message.envelope.birth, now, self.retry_skip_local)
-        else:
-            due = None  # only held remote recipients: a flush, rescan or restart retries
-        return Verdict(finished=False, next_attempt=due, injected=injected)
+            due = schedule.next_attempt(message.envelope.birth, now, skip)
+        return Verdict(finished=False, next_attempt=due, injected=injected,
+                       remote=tuple(work.remote))
+
+    def _warn_if_due(self, message: QueuedMessage, work: _Pass, now: float) -> tuple[str, ...]:
+        """The delay warning for recipients deferred in this pass, once each."""
+        statuses = message.statuses
+        due = self.delay_warning > 0 and now - message.envelope.birth >= self.delay_warning
+        warn: list[FailedRecipient] = []
+        for position, (index, outcome) in enumerate(work.outcomes):
+            if outcome.code != "T" or index not in work.deferred:
+                continue
+            if (statuses[index].last_error or "").endswith(DELAY_WARNED):
+                pass  # warned before: keep saying so
+            elif due:
+                warn.append(work.deferred[index])
+            else:
+                continue
+            work.outcomes[position] = (index, Outcome("T", outcome.text + DELAY_WARNED))
+        return self.notifier.delay_warning(message, warn, now) if warn else ()
 
     # -- delivery ----------------------------------------------------------
 
@@ -139,23 +223,34 @@ class MessageProcessor:
         snapshot = self.directory.snapshot(wait=True)
         expired = schedule.expired(message.envelope.birth, now, self.lifetime)
         with self.queue.open_body(message.id) as body:
-            header_block = read_header_block(body.read(_HEADER_PEEK))
+            header_block = read_header_block(body.read(HEADER_PEEK))
             for status in message.statuses:
                 if status.state is not RecipientState.PENDING:
                     continue
                 result = self._route_one(message, status.address, snapshot, header_block, body)
                 if result is None:
-                    work.held = True
-                    if status.last_error != HELD_REMOTE:
-                        work.outcomes.append((status.index, Outcome("T", HELD_REMOTE)))
+                    self._hand_over(work, status.index, status.last_error)
                     continue
+                result = self._expire(result, expired)
                 self._log_attempt(message.id, status.address, result)
-                if isinstance(result, TempFail) and expired:
-                    result = PermFail(
-                        f"{result.reason}; gave up after the queue lifetime", "4.4.7"
-                    )
                 self._note(work, status.index, status.address, result)
         return work
+
+    def _hand_over(self, work: _Pass, index: int, last_error: str | None) -> None:
+        """A remote recipient: the remote channel's, or held."""
+        if self.remote_mode == RemoteMode.DELIVER.value:
+            work.remote.append(index)
+            return
+        work.held = True
+        if last_error != HELD_REMOTE:
+            work.outcomes.append((index, Outcome("T", HELD_REMOTE)))
+
+    @staticmethod
+    def _expire(result: DeliveryResult, expired: bool) -> DeliveryResult:
+        if isinstance(result, TempFail) and expired:
+            return PermFail(f"{result.reason}; gave up after the queue lifetime", "4.4.7",
+                            result.remote_mta, result.diagnostic)
+        return result
 
     def _route_one(
         self,
@@ -163,8 +258,9 @@ class MessageProcessor:
         recipient: str,
         snapshot: object,
         header_block: bytes,
-        body: object,
+        body: BinaryIO,
     ) -> DeliveryResult | None:
+        """A local delivery's result, or None for a recipient at another host."""
         try:
             address = parse_address(recipient)
         except AddressError as exc:
@@ -173,8 +269,6 @@ class MessageProcessor:
         if isinstance(target, UnknownLocal):
             return PermFail("no such user here", "5.1.1")
         if isinstance(target, NotLocal):
-            # Remote delivery arrives with the sending issue; until then every
-            # remote recipient is held in the queue, visible in `queue list`.
             return None
         assert isinstance(target, LocalMailbox)
         return deliver_to_mailbox(
@@ -183,7 +277,7 @@ class MessageProcessor:
             recipient=recipient,
             sender=message.envelope.sender,
             header_block=header_block,
-            body=body,  # type: ignore[arg-type]
+            body=body,
             body_offset=message.body_offset,
             body_size=message.body_size,
             hostname=self.hostname,
@@ -194,79 +288,22 @@ class MessageProcessor:
     def _note(work: _Pass, index: int, address: str, result: DeliveryResult) -> None:
         if isinstance(result, Delivered):
             work.outcomes.append((index, Outcome("D", result.detail)))
-        elif isinstance(result, TempFail):
+            return
+        diagnostic = result.diagnostic or f"x-mailyard; {result.reason}"
+        report = FailedRecipient(address, result.status, diagnostic, result.remote_mta)
+        if isinstance(result, TempFail):
             work.temporary = True
+            work.deferred[index] = report
             work.outcomes.append((index, Outcome("T", f"{result.status} {result.reason}")))
         else:
-            diagnostic = f"x-mailyard; {result.reason}"
-            work.failed.append(FailedRecipient(address, result.status, diagnostic, None))
+            work.failed.append(report)
             work.failed_indices.append((index, f"{result.status} {result.reason}"))
 
     @staticmethod
     def _log_attempt(qid: str, recipient: str, result: DeliveryResult) -> None:
         if isinstance(result, Delivered):
             event("delivery", id=qid, rcpt=recipient, result="ok", detail=result.detail)
-        elif isinstance(result, TempFail):
-            event("delivery", id=qid, rcpt=recipient, result="deferred", status=result.status,
-                  detail=result.reason)
-        else:
-            event("delivery", id=qid, rcpt=recipient, result="failed", status=result.status,
-                  detail=result.reason)
-
-    # -- bounces -------------------------------------------------------------
-
-    def _bounce(self, message: QueuedMessage, work: _Pass, now: float) -> tuple[str, ...]:
-        if not work.failed:
-            return ()
-        kind = dict(message.envelope.extra).get(KIND_KEY)
-        sender = message.envelope.sender
-        if kind == KIND_DOUBLE:
-            # qmail's "triple bounce: discarding": a failed double bounce ends here.
-            event("bounce.discarded", level=logging.WARNING, id=message.id,
-                  reason="double bounce failed")
-            return ()
-        original_headers = self._original_headers(message)
-        if sender:
-            data = build_bounce(
-                reporting_mta=self.hostname,
-                postmaster_from=self.postmaster,
-                original_sender=sender,
-                failed=work.failed,
-                original_headers=original_headers,
-                queue_id=message.id,
-                arrival=message.envelope.birth,
-                now=now,
-                message_id_host=self.hostname,
-                boundary_seed=f"{message.id}.{os.getpid()}",
-            )
-            # RFC 6531/6532: a bounce to a UTF-8 address carries it in To: too.
-            envelope = Envelope("", (sender,), now, smtputf8=not sender.isascii(),
-                                extra=((KIND_KEY, KIND_BOUNCE),))
-        else:
-            # RFC 5321 §6.1: never bounce to the null sender; tell the postmaster instead.
-            data = build_double_bounce(
-                reporting_mta=self.hostname,
-                postmaster=self.postmaster,
-                failed=work.failed,
-                original_headers=original_headers,
-                queue_id=message.id,
-                arrival=message.envelope.birth,
-                now=now,
-                message_id_host=self.hostname,
-                boundary_seed=f"{message.id}.{os.getpid()}",
-            )
-            envelope = Envelope("", (self.postmaster,), now, extra=((KIND_KEY, KIND_DOUBLE),))
-        writer = self.queue.begin(envelope)
-        try:
-            writer.write(data)
-            new_id = writer.commit()
-        except BaseException:
-            writer.abort()
-            raise
-        event("bounce.queued", id=new_id, original=message.id, to=envelope.recipients[0],
-              recipients=len(work.failed))
-        return (new_id,)
-
-    def _original_headers(self, message: QueuedMessage) -> bytes:
-        with self.queue.open_body(message.id) as body:
-            return read_header_block(body.read(_HEADER_PEEK))
+            return
+        kind = "deferred" if isinstance(result, TempFail) else "failed"
+        event("delivery", id=qid, rcpt=recipient, result=kind, status=result.status,
+              detail=result.reason, host=result.remote_mta)

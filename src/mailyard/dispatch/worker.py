@@ -33,15 +33,20 @@ import json
 import os
 import signal
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from mailyard import fsio
 from mailyard.config import Config, ConfigError, load_config
 from mailyard.directory.store import Directory
+from mailyard.dispatch.channel import DeliveryPasses, RemoteChannel
 from mailyard.dispatch.lspawn import LocalDeliveryPool
 from mailyard.dispatch.manager import QueueManager
 from mailyard.dispatch.process import MessageProcessor
+from mailyard.dispatch.remote import RemoteDelivery
+from mailyard.dispatch.routes import SettingsError
+from mailyard.dispatch.settings import RemoteMode, RemoteSettings, settings_from_config
 from mailyard.log import configure, event
 from mailyard.queue.ids import is_id
 from mailyard.queue.store import Queue
@@ -50,30 +55,47 @@ __all__ = ["LOCK_NAME", "DeliveryWorker", "main"]
 
 LOCK_NAME: Final = "delivery.lock"
 STOP_TIMEOUT: Final = 30.0  # seconds deliveries in flight get to finish
+PASS_WINDOW: Final = 10000  # passes under way at once (Postfix's active queue, in small)
+REMOTE_THREADS: Final = 4
 _MAX_COMMAND: Final = 1024
 
 
 class DeliveryWorker:
-    """The queue manager with everything it needs, for one state folder."""
+    """The queue manager with everything it needs, for one state folder.
 
-    def __init__(self, config: Config) -> None:
+    ``remote`` overrides the remote-delivery settings read from the
+    configuration (benchmarks and tests; the server passes none).
+    """
+
+    def __init__(self, config: Config, remote: RemoteSettings | None = None) -> None:
         self.config = config
         self.syncer = fsio.DirSyncer()
         self.directory = Directory.open(config.path("directory.sqlite"))
         self.queue = Queue(config.path("queue"), syncer=self.syncer)
         self.queue.ensure_layout()
         fsio.ensure_dir(config.path("mail"))
-        # The manager's own disk work (recovery, rescans) needs no more.
-        self.pool = ThreadPoolExecutor(2, thread_name_prefix="queue")
-        self.local = LocalDeliveryPool(config.state_dir, config.delivery.local_concurrency)
-        processor = MessageProcessor.from_config(config, self.directory, self.queue, self.syncer)
+        settings = remote or settings_from_config(config)
+        # The manager's own disk work (recovery, rescans) and the remote
+        # channel's (load, read, record) need no more threads than this.
+        self.pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="queue")
+        self.local = LocalDeliveryPool(config.state_dir, config.delivery.local_concurrency,
+                                       remote_mode=settings.mode.value)
+        processor = MessageProcessor.from_config(config, self.directory, self.queue, self.syncer,
+                                                 settings)
+        channel = None
+        if settings.mode is RemoteMode.DELIVER:
+            delivery = RemoteDelivery(settings, config.hostname, clock=time.time)
+            channel = RemoteChannel(processor, delivery, self.pool, time.time)
+        self.passes = DeliveryPasses(self.local.run_pass, channel)
         self.manager = QueueManager(
             processor,
             self.pool,
-            concurrency=config.delivery.local_concurrency,
+            # Every stage bounds itself (the children, the SMTP sessions, the
+            # destinations); this only bounds the passes under way at once.
+            concurrency=PASS_WINDOW,
             rescan_interval=config.queue.rescan_interval,
             debris_age=float(config.queue.debris_age),
-            run_pass=self.local.run_pass,
+            run_pass=self.passes.run,
         )
 
     def command(self, line: str) -> str | None:
@@ -82,6 +104,7 @@ class DeliveryWorker:
         if verb == "new" and is_id(arg):
             self.manager.notify(arg)
         elif verb == "flush":
+            self.passes.flush()
             self.manager.flush()
             event("queue.flush")
         elif verb == "status":
@@ -108,6 +131,8 @@ class DeliveryWorker:
         event("delivery.started", pid=os.getpid())
         await stop.wait()
         commands.cancel()
+        self.local.stopping = True
+        self.passes.stop()
         await self.manager.stop(timeout=STOP_TIMEOUT)
         manager_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -160,13 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         config = load_config(args.state)
-    except ConfigError as exc:
+        remote = settings_from_config(config)
+    except (ConfigError, SettingsError) as exc:
         sys.stderr.write(f"mailyard delivery: configuration: {exc}\n")
         return 2
     configure(config.log.level, config.log.format)
     lock = _take_lock(config)
     try:
-        asyncio.run(DeliveryWorker(config).run())
+        asyncio.run(DeliveryWorker(config, remote).run())
     finally:
         os.close(lock)
     return 0
