@@ -52,6 +52,16 @@ def reuse(queue: Queue) -> None:
     say(f"committed {second.commit()}")
 
 
+def body_first(queue: Queue) -> None:
+    """QMTP's order: the body is spooled first, the envelope comes at commit."""
+    queue.ensure_layout()
+    writer = queue.begin_body_first()
+    say(f"begun {writer.id}")
+    writer.write(BODY[:1000])
+    writer.write(BODY[1000:])
+    say(f"committed {writer.commit(ENVELOPE)}")
+
+
 def abort(queue: Queue) -> None:
     writer = queue.begin(ENVELOPE)
     writer.write(BODY)
@@ -74,6 +84,8 @@ def main(argv: list[str]) -> None:
         enqueue(queue)
     elif scenario == "reuse":
         reuse(queue)
+    elif scenario == "bodyfirst":
+        body_first(queue)
     elif scenario == "abort":
         abort(queue)
     elif scenario == "record":

@@ -40,13 +40,15 @@ __all__ = [
 ]
 
 # RFC 5321 §4.4 "WITH" values: the IANA Mail Transmission Types registry,
-# RFC 3848 (ESMTPA/ESMTPS/ESMTPSA, LMTP*) and RFC 6531 §3.7.3 (UTF8*).
+# RFC 3848 (ESMTPA/ESMTPS/ESMTPSA, LMTP*) and RFC 6531 §3.7.3 (UTF8*); QMTP
+# and QMQP are not registered, but qmail-qmtpd and qmail-qmqpd write them so.
 PROTOCOLS: Final = frozenset(
     {
         "SMTP", "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA",
         "LMTP", "LMTPS", "LMTPA", "LMTPSA",
         "UTF8SMTP", "UTF8SMTPS", "UTF8SMTPA", "UTF8SMTPSA",
         "UTF8LMTP", "UTF8LMTPS", "UTF8LMTPA", "UTF8LMTPSA",
+        "QMTP", "QMQP",
     }
 )  # fmt: skip
 

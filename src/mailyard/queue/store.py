@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from mailyard import fsio
+from mailyard.queue.bodyfirst import BodyFirstWriter
 from mailyard.queue.envelope import Envelope, encode_envelope, read_envelope
 from mailyard.queue.errors import QueueCorrupt, QueueNotFound
 from mailyard.queue.ids import check_id, new_id
@@ -35,6 +36,7 @@ from mailyard.queue.status import (
 from mailyard.queue.writer import QueueWriter
 
 __all__ = [
+    "BodyFirstWriter",
     "Envelope",
     "Outcome",
     "Queue",
@@ -109,6 +111,12 @@ class Queue:
             raise
         fsio.crash_point("queue.begin.write")
         return writer
+
+    def begin_body_first(self, qid: str | None = None) -> BodyFirstWriter:
+        """A message whose body comes before its envelope (QMTP, QMQP): the
+        body is spooled, and ``commit(envelope)`` queues it through ``begin``
+        (bodyfirst.py). No disk access until the first ``write``."""
+        return BodyFirstWriter(self._layout, self.begin, qid if qid is not None else new_id())
 
     def _create_tmp(self, qid: str | None) -> tuple[int, str]:
         chosen = check_id(qid) if qid is not None else new_id()

@@ -28,7 +28,6 @@ from typing import Final
 
 from mailyard import fsio
 from mailyard.directory.model import Mailbox
-from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.log import event
 from mailyard.message.address import Address
 from mailyard.message.headers import received_header
@@ -56,6 +55,7 @@ from mailyard.queue.store import Envelope
 from mailyard.server.auth import LoginOutcome, check_login
 from mailyard.server.context import ServerContext
 from mailyard.server.listener import Connection
+from mailyard.server.policy import RcptVerdict, check_recipient
 from mailyard.server.spool import Spool
 from mailyard.server.stream import write_within
 from mailyard.server.submission import (
@@ -80,6 +80,14 @@ _R530_AUTH_FIRST: Final = Reply(530, "5.7.0", "authentication required")
 _R530_TLS_FIRST: Final = Reply(530, "5.7.0", "must issue a STARTTLS command first")
 _R220_TLS_GO: Final = Reply(220, "2.0.0", "ready to start TLS")
 _R454_NO_TLS: Final = Reply(454, "4.7.0", "TLS not available")
+# The RCPT replies to each verdict of the shared recipient policy (policy.py).
+_RCPT_REPLIES: Final = {
+    RcptVerdict.LOCAL: Reply(250, "2.1.5", "recipient ok"),
+    RcptVerdict.POSTMASTER: Reply(250, "2.1.5", "postmaster ok"),
+    RcptVerdict.RELAY: Reply(250, "2.1.5", "recipient ok (relay)"),
+    RcptVerdict.RELAY_DENIED: Reply(554, "5.7.1", "relay access denied"),
+    RcptVerdict.UNKNOWN: Reply(550, "5.1.1", "no such user here"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +133,6 @@ class SmtpSession:
         self.user: Mailbox | None = None
         self.txn = _Transaction()
         self.accepted = 0
-        self._hostname_domain = ctx.config.hostname.lower()
         self._waiting_for_command = False
 
     @property
@@ -275,27 +282,13 @@ class SmtpSession:
     # -- RCPT policy -------------------------------------------------------------
 
     def _rcpt(self, recipient: Address) -> Reply:
-        target = resolve(self.ctx.directory.snapshot(), recipient)
-        if isinstance(target, LocalMailbox):
-            self.txn.recipients.append(str(recipient))
-            return Reply(250, "2.1.5", "recipient ok")
-        if recipient.local.lower() == "postmaster" and (
-            isinstance(target, UnknownLocal) or recipient.domain == self._hostname_domain
-        ):
-            # RFC 5321 §4.5.1: "postmaster" must be accepted for every domain we
-            # handle (and for <Postmaster> itself), mailbox or not; it goes to
-            # the configured postmaster.
-            self.txn.recipients.append(self.ctx.config.postmaster_address)
-            return Reply(250, "2.1.5", "postmaster ok")
-        if isinstance(target, NotLocal):
-            # An authenticated user may send anywhere (RFC 6409 §3.3);
-            # otherwise only relay_networks may (qmail's RELAYCLIENT).
-            if self.user is not None or self.ctx.relay_allowed(self.client_ip):
-                self.txn.recipients.append(str(recipient))
-                return Reply(250, "2.1.5", "recipient ok (relay)")
-            event("smtp.relay_denied", ip=self.client_ip, rcpt=str(recipient))
-            return Reply(554, "5.7.1", "relay access denied")
-        return Reply(550, "5.1.1", "no such user here")
+        # The rules are shared with QMTP/QMQP (policy.py); an authenticated
+        # user may send anywhere (RFC 6409 §3.3).
+        decision = check_recipient(self.ctx, recipient, client_ip=self.client_ip,
+                                   authenticated=self.user is not None)
+        if decision.address is not None:
+            self.txn.recipients.append(decision.address)
+        return _RCPT_REPLIES[decision.verdict]
 
     # -- DATA / BDAT ---------------------------------------------------------------
 
