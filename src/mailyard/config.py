@@ -21,6 +21,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DeliveryConfig",
+    "ImapConfig",
     "ListenAddress",
     "LogConfig",
     "LoginConfig",
@@ -117,6 +118,27 @@ class Pop3Config:
 
 
 @dataclass(frozen=True, slots=True)
+class ImapConfig:
+    """IMAP4rev1/rev2 (RFC 3501, RFC 9051) listeners and the limits given to the core."""
+
+    listen: tuple[str, ...] = ("127.0.0.1:2143",)  # STARTTLS with a certificate; production 143
+    listen_tls: tuple[str, ...] = ()  # implicit TLS (RFC 8314 §3.3: 993); init writes 2993
+    max_connections: int = 200
+    max_connections_per_ip: int = 20
+    # RFC 9051 §5.4 autologout: at least 30 minutes once authenticated,
+    # shorter before login.
+    timeout_unauthenticated: float = 60.0
+    timeout_authenticated: float = 1800.0
+    timeout_idle: float = 1800.0  # RFC 2177: clients re-issue IDLE within 29 minutes
+    max_line_length: int = 65536  # octets incl. CRLF (RFC 7162 §4 asks for at least 8192)
+    max_literal_size: int = 65536  # any literal but an APPEND message
+    max_command_size: int = 262144  # one command's lines and small literals
+    max_append_size: int = 64 * 1024 * 1024  # advertised as APPENDLIMIT (RFC 7889)
+    max_bad_commands: int = 20
+    max_commands: int = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
 class LoginConfig:
     # VMailMgr's IP-based hosting: a bare "user" logs into the domain
     # configured for the local address the client connected to.
@@ -157,6 +179,7 @@ class Config:
     submission: SubmissionConfig = field(default_factory=SubmissionConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
     pop3: Pop3Config = field(default_factory=Pop3Config)
+    imap: ImapConfig = field(default_factory=ImapConfig)
     login: LoginConfig = field(default_factory=LoginConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
@@ -180,6 +203,7 @@ _SECTIONS: Final[dict[str, type]] = {
     "submission": SubmissionConfig,
     "tls": TlsConfig,
     "pop3": Pop3Config,
+    "imap": ImapConfig,
     "login": LoginConfig,
     "queue": QueueConfig,
     "delivery": DeliveryConfig,
@@ -231,6 +255,9 @@ _POSITIVE: Final = {
     "tls": ("handshake_timeout",),
     "pop3": ("timeout_idle", "max_line_length", "max_commands", "max_connections",
              "max_connections_per_ip"),
+    "imap": ("max_connections", "max_connections_per_ip", "timeout_unauthenticated",
+             "timeout_authenticated", "timeout_idle", "max_literal_size", "max_command_size",
+             "max_append_size", "max_bad_commands", "max_commands"),
     "login": ("max_failures", "max_account_failures"),
     "queue": ("lifetime", "retry_skip_local", "rescan_interval"),
     "delivery": ("local_concurrency",),
@@ -240,7 +267,8 @@ _POSITIVE: Final = {
 def _validate(config: Config) -> None:
     for text in (
         *config.smtp.listen, *config.submission.listen, *config.submission.listen_tls,
-        *config.pop3.listen, *config.pop3.listen_tls,
+        *config.pop3.listen, *config.pop3.listen_tls, *config.imap.listen,
+        *config.imap.listen_tls,
     ):
         parse_listen(text)
     for name, keys in _POSITIVE.items():
@@ -266,11 +294,24 @@ def _validate(config: Config) -> None:
         raise ConfigError("tls.cert and tls.key must name files")
     if config.pop3.max_line_length < 16:
         raise ConfigError("pop3.max_line_length must be at least 16")
+    _validate_imap(config.imap)
     for ip in config.smtp.relay_networks:
         try:
             ipaddress.ip_network(ip, strict=False)
         except ValueError as exc:
             raise ConfigError(f"smtp.relay_networks: {exc}") from exc
+
+
+def _validate_imap(imap: ImapConfig) -> None:
+    if imap.timeout_authenticated < 1800 or imap.timeout_idle < 1800:
+        # RFC 9051 §5.4: the autologout timer is at least 30 minutes once
+        # authenticated (and RFC 2177 lets IDLE last 29 minutes).
+        raise ConfigError("imap.timeout_authenticated and imap.timeout_idle must be at least 1800")
+    if imap.max_line_length < 8192:
+        # RFC 7162 §4: servers take command lines of at least 8192 octets.
+        raise ConfigError("imap.max_line_length must be at least 8192")
+    if imap.max_command_size < imap.max_line_length:
+        raise ConfigError("imap.max_command_size must be at least imap.max_line_length")
 
 
 def load_config(state_dir: str) -> Config:

@@ -31,8 +31,9 @@ def write_config(
 
     ``tls``: generate a self-signed certificate for HOSTNAME in state/tls
     (the trust anchor of the tests: ``tls_client_context``) and listen on
-    submission, SMTPS and POP3S too. ``sections`` adds raw TOML lines to a
-    section (smtp, submission, tls, pop3, login); ``extra`` is appended last.
+    submission, SMTPS, POP3S and IMAPS too. ``sections`` adds raw TOML lines
+    to a section (smtp, submission, tls, pop3, imap, login); ``extra`` is
+    appended last.
     """
     state.mkdir(parents=True, exist_ok=True)
     more = dict(sections or {})
@@ -41,6 +42,7 @@ def write_config(
         "submission": "",
         "tls": "",
         "pop3": 'listen = ["127.0.0.1:0"]',
+        "imap": 'listen = ["127.0.0.1:0"]',
         "login": 'default_domain = "example.test"\nfailure_delay = 0.05',
         "log": 'level = "debug"',
     }
@@ -50,6 +52,7 @@ def write_config(
 
         tables["submission"] = 'listen = ["127.0.0.1:0"]\nlisten_tls = ["127.0.0.1:0"]'
         tables["pop3"] += '\nlisten_tls = ["127.0.0.1:0"]'
+        tables["imap"] += '\nlisten_tls = ["127.0.0.1:0"]'
         (state / "mailyard.toml").write_text(f'hostname = "{HOSTNAME}"\n')
         ensure_self_signed(load_config(str(state)))
     text = f'hostname = "{HOSTNAME}"\npostmaster = "{POSTMASTER}"\n'
@@ -171,3 +174,39 @@ def strip_delivery_headers(data: bytes) -> bytes:
     ):
         lines.pop(0)
     return b"\r\n".join(lines)
+
+
+# -- IMAP ---------------------------------------------------------------------------
+
+IMAP_USERS = tuple(f"i{n}@example.test" for n in range(1, 25))
+
+
+def imap_state(state: Path, *, tls: bool = False, users: tuple[str, ...] = IMAP_USERS,
+               sections: dict[str, str] | None = None) -> Path:
+    """A state folder for IMAP tests: ``users`` (with PASSWORD) besides USERS,
+    logins without TLS allowed from loopback (the imaplib clients of the
+    tests), unless ``tls`` asks for the listeners and certificate of
+    write_config(tls=True)."""
+    more = dict(sections or {})
+    if not tls:
+        more["tls"] = "\n".join(x for x in ("loopback_plaintext_auth = true",
+                                             more.get("tls", "")) if x)
+    write_config(state, tls=tls, sections=more)
+    provision(state, users=USERS + users)
+    return state
+
+
+def send_mail(server: ServerProcess, to: str, message: bytes,
+              sender: str = "sender@example.org") -> None:
+    import smtplib
+
+    with smtplib.SMTP(*server.address("smtp"), timeout=30) as smtp:
+        smtp.sendmail(sender, [to], message)
+
+
+def process_rss_kb(pid: int) -> int:
+    """Resident set size of one process, from /proc/<pid>/status."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")

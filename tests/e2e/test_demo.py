@@ -1,12 +1,13 @@
 """``mailyard demo``: the first thing a new user runs, end to end.
 
 It creates a state folder, binds the fixed demo ports (127.0.0.1:2525 SMTP,
-127.0.0.1:2110 POP3), prints where it listens and the demo password, and
+127.0.0.1:2110 POP3, 127.0.0.1:2143 IMAP, 127.0.0.1:2993 IMAPS …), prints where it listens and the demo password, and
 stops on Ctrl-C. Skipped when another program holds either port.
 """
 
 from __future__ import annotations
 
+import imaplib
 import os
 import poplib
 import queue
@@ -14,6 +15,7 @@ import re
 import signal
 import smtplib
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -26,7 +28,7 @@ import pytest
 
 from tests.e2e.server import strip_delivery_headers, wait_for_files
 
-DEMO_PORTS = {"smtp": 2525, "pop3": 2110}
+DEMO_PORTS = {"smtp": 2525, "pop3": 2110, "imap": 2143, "imaps": 2993}
 ADDRESS = "demo@example.test"
 _PASSWORD = re.compile(r"mailbox\s+demo@example\.test\s+password: (\S+)")
 
@@ -73,6 +75,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], Path, str]]:
                 password = match.group(1)
         text = "".join(banner)
         assert "127.0.0.1:2525" in text and "127.0.0.1:2110" in text, text
+        assert "127.0.0.1:2143" in text and "127.0.0.1:2993" in text, text
         yield proc, state, password
     finally:
         if proc.poll() is None:
@@ -93,6 +96,12 @@ def test_demo_serves_and_stops_on_sigint(demo: tuple[subprocess.Popen[bytes], Pa
     _, lines, _ = pop.retr(1)
     assert strip_delivery_headers(b"\r\n".join(lines) + b"\r\n") == body
     pop.quit()
+    # The banner's imaplib one-liner: IMAPS with the demo's own certificate.
+    context = ssl.create_default_context(cafile=str(state / "tls" / "cert.pem"))
+    imap = imaplib.IMAP4_SSL("127.0.0.1", DEMO_PORTS["imaps"], ssl_context=context, timeout=30)
+    imap.login(ADDRESS, password)
+    assert imap.select("INBOX") == ("OK", [b"1"])
+    imap.logout()
 
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group
     assert proc.wait(30) == 0

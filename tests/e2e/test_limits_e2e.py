@@ -59,6 +59,7 @@ def write_state(state: Path, *, hostname: str = HOSTNAME, users: dict[str, str] 
     merged: dict[str, dict[str, object]] = {
         "smtp": {"listen": ["127.0.0.1:0"]},
         "pop3": {"listen": ["127.0.0.1:0"]},
+        "imap": {"listen": ["127.0.0.1:0"]},
         "login": {"default_domain": "example.test", "failure_delay": 0.05},
         "log": {"level": "debug"},
     }

@@ -86,3 +86,28 @@ def test_cache_survives_and_compacts(tmp_path: Path) -> None:
     assert cache.get(80, 2) == b"kept" and cache.get(5, 1) is None
     cache.close()
     assert BlobCache(str(tmp_path), 8).get(80, 2) is None  # another UIDVALIDITY: reset
+
+
+@settings(max_examples=40)
+@given(st.dictionaries(st.integers(1, 400), st.binary(max_size=3000), max_size=60),
+       st.lists(st.integers(1, 450), max_size=80))
+def test_cache_get_many_is_get_for_each(blobs: dict[int, bytes], asked: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        cache = BlobCache(directory, 7)
+        for uid, blob in blobs.items():
+            cache.put(uid, 3, blob)
+        cache.put(1, 4, b"another kind")
+        expected = {uid: cache.get(uid, 3) for uid in asked if uid in blobs}
+        assert cache.get_many(asked, 3) == expected
+        cache.close()
+
+
+def test_cache_get_many_spans_windows(tmp_path: Path) -> None:
+    cache = BlobCache(str(tmp_path), 7)
+    blob = bytes(range(256)) * 1024  # 256 KiB: four to a read window
+    for uid in range(1, 11):
+        cache.put(uid, 1, blob[uid:] + bytes([uid]))
+    found = cache.get_many(range(11, 0, -1), 1)
+    assert sorted(found) == list(range(1, 11))
+    assert all(found[uid] == blob[uid:] + bytes([uid]) for uid in found)
+    cache.close()

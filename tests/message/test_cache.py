@@ -23,6 +23,7 @@ from mailyard.message.cache import (
     decode_body,
     decode_envelope,
     decode_summary,
+    decode_summary_envelope,
     encode_body,
     encode_envelope,
     encode_summary,
@@ -176,9 +177,18 @@ def test_summary_round_trip(envelope: Envelope, body: BodyStructure, refs: bytes
     assert decode_summary(encode_summary(summary)) == summary
 
 
+@given(ENVELOPES, BODIES, _NSTRING)
+def test_summary_envelope_alone(envelope: Envelope, body: BodyStructure,
+                                refs: bytes | None) -> None:
+    blob = encode_summary(MessageSummary(envelope, body, refs))
+    assert decode_summary_envelope(blob) == envelope
+    with pytest.raises(CacheError):
+        decode_summary_envelope(encode_envelope(envelope))  # not a summary
+
+
 @given(st.binary(max_size=200))
 def test_garbage_bytes_raise_only_cache_error(blob: bytes) -> None:
-    for decode in (decode_body, decode_envelope, decode_summary):
+    for decode in (decode_body, decode_envelope, decode_summary, decode_summary_envelope):
         try:
             decode(blob)
         except CacheError:

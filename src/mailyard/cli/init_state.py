@@ -65,6 +65,24 @@ listen_tls = ["127.0.0.1:2995"]
 # max_connections = 200
 # max_connections_per_ip = 20
 
+[imap]
+# IMAP4rev1/IMAP4rev2; STARTTLS (and LOGINDISABLED until then) with a
+# certificate. Production [":143"]:
+listen = ["127.0.0.1:2143"]
+# Implicit-TLS port (IMAPS, RFC 8314); production [":993"]:
+listen_tls = ["127.0.0.1:2993"]
+# max_connections = 200
+# max_connections_per_ip = 20
+# timeout_unauthenticated = 60.0  # seconds before login
+# timeout_authenticated = 1800.0  # RFC 9051 §5.4: at least 30 minutes
+# timeout_idle = 1800.0           # during IDLE (RFC 2177: clients renew within 29 minutes)
+# max_line_length = 65536         # octets incl. CRLF
+# max_literal_size = 65536        # any literal but an APPEND message
+# max_command_size = 262144
+# max_append_size = 67108864      # announced as APPENDLIMIT (RFC 7889)
+# max_bad_commands = 20
+# max_commands = 1000000
+
 [login]
 # A bare user name (no @domain) logs into this domain ...
 default_domain = "{default_domain}"

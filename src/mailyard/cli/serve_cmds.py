@@ -112,6 +112,8 @@ _BANNER: Final = (
     ("smtps", "SMTPS"),
     ("pop3", "POP3"),
     ("pop3s", "POP3S"),
+    ("imap", "IMAP"),
+    ("imaps", "IMAPS"),
 )
 
 
@@ -140,6 +142,14 @@ def _announce(ctx: CliContext, bound: dict[str, list[str]]) -> None:
         f"  python3 -c \"import poplib; p=poplib.POP3('{pop3_host}', {pop3_port}); "
         f"p.user('{address}'); p.pass_('{password}'); print(p.stat()); p.quit()\"",
     ]
+    if bound.get("imaps"):
+        imap_host, _, imap_port = bound["imaps"][0].rpartition(":")
+        cert = os.path.join(ctx.state_dir, "tls", "cert.pem")
+        lines.append(
+            f"  python3 -c \"import imaplib, ssl; m=imaplib.IMAP4_SSL('{imap_host}', {imap_port}, "
+            f"ssl_context=ssl.create_default_context(cafile='{cert}')); "
+            f"m.login('{address}', '{password}'); print(m.select('INBOX')); m.logout()\""
+        )
     if bound.get("submission"):
         sub_host, _, sub_port = bound["submission"][0].rpartition(":")
         lines.append(

@@ -24,7 +24,7 @@ import os
 import struct
 import weakref
 import zlib
-from collections.abc import Container, Iterator
+from collections.abc import Container, Iterable, Iterator
 from typing import Final
 
 from mailyard import fsio
@@ -37,6 +37,9 @@ _FILE_HEAD: Final = struct.Struct("<8sQ")
 _RECORD: Final = struct.Struct("<IIBI")
 _MAX_BLOB: Final = 1 << 24
 _COMPACT_MIN: Final = 4 << 20
+# get_many reads neighbouring blobs with one pread of at most this much:
+# SEARCH and SORT over 100,000 messages then cost ~100 reads, not 100,000.
+_WINDOW: Final = 1 << 20
 
 
 def _nofollow(path: str, flags: int) -> int:
@@ -72,6 +75,28 @@ class BlobCache:
         offset, length = found >> 32, found & 0xFFFFFFFF
         data = os.pread(fd, length, offset)
         return data if len(data) == length else None
+
+    def get_many(self, uids: Iterable[int], kind: int) -> dict[int, bytes]:
+        """The blobs of ``kind`` the cache has for ``uids`` (uid -> blob)."""
+        fd = self._open()
+        self._scan(fd)
+        wanted = sorted((found >> 32, found & 0xFFFFFFFF, uid) for uid in uids
+                        if (found := self._entries.get(uid << 8 | kind)) is not None)
+        out: dict[int, bytes] = {}
+        start = 0
+        while start < len(wanted):
+            first = wanted[start][0]
+            stop = start + 1
+            while stop < len(wanted) and wanted[stop][0] + wanted[stop][1] - first <= _WINDOW:
+                stop += 1
+            last = wanted[stop - 1]
+            data = os.pread(fd, last[0] + last[1] - first, first)
+            for offset, length, uid in wanted[start:stop]:
+                blob = data[offset - first : offset - first + length]
+                if len(blob) == length:
+                    out[uid] = blob
+            start = stop
+        return out
 
     def put(self, uid: int, kind: int, blob: bytes) -> None:
         if not 0 <= kind <= 0xFF or len(blob) > _MAX_BLOB:

@@ -50,6 +50,7 @@ __all__ = [
     "decode_body",
     "decode_envelope",
     "decode_summary",
+    "decode_summary_envelope",
     "encode_body",
     "encode_envelope",
     "encode_summary",
@@ -285,3 +286,12 @@ def encode_summary(summary: MessageSummary) -> bytes:
 def decode_summary(blob: bytes) -> MessageSummary:
     envelope, body, references = _load(blob, 3)
     return MessageSummary(_envelope(envelope), _body(body), _nstring(references))
+
+
+def decode_summary_envelope(blob: bytes) -> Envelope:
+    """Only the envelope of an encoded summary, for SEARCH and SORT over many
+    messages: the body structure is checked for shape only, not built."""
+    envelope, body, references = _load(blob, 3)
+    _list(body)
+    _nstring(references)
+    return _envelope(envelope)

@@ -1,7 +1,7 @@
 """The running server: listeners, the delivery process, and an orderly stop.
 
 Two processes for this milestone (MODELS §7.3e): this one runs the SMTP,
-submission and POP3 listeners and a local control socket on one event loop,
+submission, POP3 and IMAP listeners and a local control socket on one event loop,
 with blocking disk work (queue commits, maildrop access, password hashing)
 in thread pools; the delivery worker (``dispatch/worker.py``, supervised by
 ``server/delivery.py``) runs the queue manager and local delivery. Each gets
@@ -39,6 +39,7 @@ from mailyard.queue.store import Queue
 from mailyard.server.context import ServerContext
 from mailyard.server.control import ControlServer
 from mailyard.server.delivery import DeliveryProcess
+from mailyard.server.imapd import ImapService
 from mailyard.server.limits import ConnectionLimiter
 from mailyard.server.listener import Connection, ListenerKind, Service, bind
 from mailyard.server.pop3d import Pop3Session
@@ -58,6 +59,9 @@ _SMTP_REFUSE: Final = b"421 4.7.0 too many connections; try again later\r\n"
 _SMTP_ERROR: Final = b"421 4.3.0 internal error\r\n"
 _POP3_REFUSE: Final = b"-ERR [SYS/TEMP] too many connections; try again later\r\n"
 _POP3_ERROR: Final = b"-ERR [SYS/TEMP] internal error\r\n"
+# RFC 9051 §7.1.5 BYE, RFC 5530 codes.
+_IMAP_REFUSE: Final = b"* BYE [UNAVAILABLE] too many connections; try again later\r\n"
+_IMAP_ERROR: Final = b"* BYE [SERVERBUG] internal error\r\n"
 
 
 class MailServer:
@@ -98,6 +102,7 @@ class MailServer:
         self._sessions: set[asyncio.Task[None]] = set()
         self._services: list[Service] = []
         self._smtp_sessions: set[SmtpSession] = set()
+        self.imap = ImapService(self.ctx)
         self._control: ControlServer | None = None
         self._stopped = asyncio.Event()
         self.started = time.time()
@@ -155,7 +160,7 @@ class MailServer:
         return run
 
     def _listeners(self) -> list[tuple[Service, tuple[str, ...]]]:
-        """Every listener: (service, its addresses). IMAP adds two rows here.
+        """Every listener: (service, its addresses).
 
         The plain and implicit-TLS listeners of a section share its limiter.
         """
@@ -167,8 +172,10 @@ class MailServer:
         smtp_limits = ConnectionLimiter(c.smtp.max_connections, c.smtp.max_connections_per_ip)
         sub_limits = ConnectionLimiter(sub.max_connections, sub.max_connections_per_ip)
         pop3_limits = ConnectionLimiter(c.pop3.max_connections, c.pop3.max_connections_per_ip)
+        imap_limits = ConnectionLimiter(c.imap.max_connections, c.imap.max_connections_per_ip)
         plain, implicit = ListenerKind.PLAIN, ListenerKind.IMPLICIT_TLS
         smtp, pop3 = (_SMTP_REFUSE, _SMTP_ERROR), (_POP3_REFUSE, _POP3_ERROR)
+        imap = (_IMAP_REFUSE, _IMAP_ERROR)
         rows = [
             ("smtp", plain, smtp_limits, self._smtp_handler(mx), smtp, c.smtp.listen),
             ("submission", plain, sub_limits, self._smtp_handler(msa), smtp, sub.listen),
@@ -176,6 +183,8 @@ class MailServer:
              self._smtp_handler(dataclasses.replace(msa, service="smtps")), smtp, sub.listen_tls),
             ("pop3", plain, pop3_limits, self._pop3_handler(), pop3, c.pop3.listen),
             ("pop3s", implicit, pop3_limits, self._pop3_handler(), pop3, c.pop3.listen_tls),
+            ("imap", plain, imap_limits, self.imap.serve, imap, c.imap.listen),
+            ("imaps", implicit, imap_limits, self.imap.serve, imap, c.imap.listen_tls),
         ]
         return [
             (Service(name, kind, limiter, refuse=refuse, internal_error=error,
@@ -231,12 +240,14 @@ class MailServer:
             await self._control.stop()
         for session in list(self._smtp_sessions):
             session.shutdown_notice()
+        self.imap.shutdown_notice()
         if self._sessions:
             _, pending = await asyncio.wait(list(self._sessions), timeout=grace)
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        await self.imap.stop()
         # Last: deliveries in flight finish; what was not started yet stays
         # in the queue for the next start (qmail-send's way of stopping).
         await self.delivery.stop(timeout=DELIVERY_STOP)
@@ -293,6 +304,7 @@ def load_tls(config: Config) -> TlsManager | None:
                 ("submission.listen", config.submission.listen),
                 ("submission.listen_tls", config.submission.listen_tls),
                 ("pop3.listen_tls", config.pop3.listen_tls),
+                ("imap.listen_tls", config.imap.listen_tls),
             ) if addresses
         ]
         if needing:

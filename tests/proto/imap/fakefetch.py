@@ -35,6 +35,19 @@ if TYPE_CHECKING:
     from tests.proto.imap.fakestore import Mailbox, Message
 
 
+# The real server lists flags in this order (maildir/flags.py), keywords after.
+_ORDER = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "$Forwarded")
+
+
+def flag_list(message: Message, box: Mailbox) -> tuple[str, ...]:
+    """FETCH FLAGS as the real server sends them, \\Recent last."""
+    known = [f for f in _ORDER if f in message.flags]
+    known += sorted(f for f in message.flags if f not in _ORDER)
+    if message.uid in box.recent:
+        known.append("\\Recent")
+    return tuple(known)
+
+
 def split(data: bytes) -> tuple[bytes, bytes]:
     end = data.find(b"\r\n\r\n")
     return (data, b"") if end < 0 else (data[: end + 4], data[end + 4 :])
@@ -90,11 +103,11 @@ def fetch_items(
         if FetchAttr.FLAGS not in items:
             items = (*items, FetchAttr.FLAGS)  # RFC 9051 §6.4.5: the change is reported
     for item in items:
-        out.append(_one(item, message))
+        out.append(_one(item, message, box))
     return tuple(out)
 
 
-def _one(item: FetchItem, message: Message) -> r.FetchData:
+def _one(item: FetchItem, message: Message, box: Mailbox) -> r.FetchData:
     data = message.data
     if isinstance(item, BodySection):
         chunk = _section(item, data)
@@ -103,12 +116,12 @@ def _one(item: FetchItem, message: Message) -> r.FetchData:
         start = item.partial.offset
         return r.SectionData(item.section, chunk[start : start + item.partial.count], start)
     if isinstance(item, BinarySection):
-        return r.BinaryData(item.part, data)
+        return r.BinaryData(item.part, _binary(item.part, data))
     if isinstance(item, BinarySize):
-        return r.BinarySizeData(item.part, len(data))
+        return r.BinarySizeData(item.part, len(_binary(item.part, data)))
     simple = {
         FetchAttr.UID: lambda: r.UidData(message.uid),
-        FetchAttr.FLAGS: lambda: r.FlagsData(tuple(sorted(message.flags))),
+        FetchAttr.FLAGS: lambda: r.FlagsData(flag_list(message, box)),
         FetchAttr.RFC822_SIZE: lambda: r.SizeData(len(data)),
         FetchAttr.INTERNALDATE: lambda: r.InternalDateData(message.date),
         FetchAttr.MODSEQ: lambda: r.ModSeqData(message.modseq),
@@ -120,9 +133,14 @@ def _one(item: FetchItem, message: Message) -> r.FetchData:
     if item in simple:
         return simple[item]()  # type: ignore[index]
     text = split(data)[1]
-    part = SinglePart("TEXT", "PLAIN", (("CHARSET", "US-ASCII"),), None, None, "7BIT", len(text),
+    part = SinglePart("text", "plain", (("charset", "us-ascii"),), None, None, "7bit", len(text),
                       lines=text.count(b"\n"))  # fmt: skip
     return r.BodyStructureData(part, extensible=item is FetchAttr.BODYSTRUCTURE)
+
+
+def _binary(part: tuple[int, ...], data: bytes) -> bytes:
+    """RFC 9051 §6.4.5: part 1 of a message that is not multipart is its body."""
+    return split(data)[1] if part == (1,) else data
 
 
 def matches(key: SearchKey, number: int, message: Message, box: Mailbox) -> bool:

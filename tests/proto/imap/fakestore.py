@@ -1,7 +1,16 @@
 """A small in-memory mail store answering the IMAP core's events, for the
-golden transcripts and tests: what server/imapd.py will do over Maildir,
+golden transcripts and tests: what server/imapd.py does over Maildir,
 reduced to lists in memory. It answers only with typed responses (never
-protocol text), which is also a check that the core's API suffices."""
+protocol text), which is also a check that the core's API suffices.
+
+The same transcripts run against the live server
+(tests/e2e/test_imap_transcripts_live.py), so where the real server makes a
+choice the RFCs leave open, this store makes the same one: the flags it
+defines ($Forwarded too) and their order, [UNSEEN] on an IMAP4rev1 SELECT,
+one mod-sequence per change (all messages of one STORE, EXPUNGE or COPY
+share it), \\Recent for messages APPENDed to the selected mailbox, EXPUNGE
+responses highest number first, superiors created by CREATE, \\Subscribed
+with the SUBSCRIBED selection, the store's refusal texts."""
 
 from __future__ import annotations
 
@@ -15,9 +24,9 @@ from mailyard.proto.imap.errors import Status
 from mailyard.proto.imap.events import AppendData, AppendEnd, Command, Event, IdleDone
 from mailyard.proto.imap.sequence import SequenceSet
 from mailyard.proto.imap.server import ImapServer
-from tests.proto.imap.fakefetch import fetch_items, matches
+from tests.proto.imap.fakefetch import fetch_items, flag_list, matches
 
-SYSTEM_FLAGS = ("\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft")
+SYSTEM_FLAGS = ("\\Seen", "\\Answered", "\\Flagged", "\\Deleted", "\\Draft", "$Forwarded")
 
 
 @dataclass
@@ -38,6 +47,7 @@ class Mailbox:
     uidnext: int = 1
     modseq: int = 1
     expunged: list[tuple[int, int]] = field(default_factory=list)  # (uid, modseq)
+    recent: set[int] = field(default_factory=set)  # uids \Recent in the session
 
     def add(self, flags: set[str], date: datetime, data: bytes) -> Message:
         self.modseq += 1
@@ -106,12 +116,15 @@ class FakeStore:
         self.selected = None
         box = self.mailboxes.get(body.mailbox)
         if box is None:
-            core.finish(Status.NO, r.Code.NONEXISTENT, "no such mailbox")
+            core.finish(Status.NO, r.Code.NONEXISTENT, f"mailbox {body.mailbox!r} does not exist")
             return
         self.selected = box
         updates: list[r.Untagged] = [r.Flags(SYSTEM_FLAGS), r.Exists(len(box.messages))]
         if not core.imap4rev2:
-            updates.append(r.Recent(0))
+            updates.append(r.Recent(len(box.recent)))
+            unseen = [n for n, m in enumerate(box.messages, 1) if "\\Seen" not in m.flags]
+            if unseen:  # RFC 3501 §6.3.1 (IMAP4rev1 only)
+                updates.append(r.Condition(Status.OK, "first unseen", r.Unseen(unseen[0])))
         updates += [
             r.Condition(Status.OK, "UIDs valid", r.UidValidity(box.uidvalidity)),
             r.Condition(Status.OK, "predicted next UID", r.UidNext(box.uidnext)),
@@ -128,7 +141,7 @@ class FakeStore:
             for number, message in enumerate(box.messages, 1):
                 if message.modseq > since:
                     core.send(r.FetchResponse(number, (
-                        r.UidData(message.uid), r.FlagsData(tuple(sorted(message.flags))),
+                        r.UidData(message.uid), r.FlagsData(flag_list(message, box)),
                         r.ModSeqData(message.modseq))))  # fmt: skip
         code = r.Code.READ_ONLY if body.read_only else r.Code.READ_WRITE
         core.finish(Status.OK, code, "EXAMINE completed" if body.read_only else "SELECT completed")
@@ -137,9 +150,12 @@ class FakeStore:
         body = event.body
         assert isinstance(body, c.Create)
         if body.mailbox in self.mailboxes:
-            core.finish(Status.NO, r.Code.ALREADYEXISTS, "mailbox exists")
+            core.finish(Status.NO, r.Code.ALREADYEXISTS, f"mailbox {body.mailbox!r} exists already")
             return
-        self.mailbox(body.mailbox)
+        # RFC 3501 §6.3.3: the superiors a name needs are created too.
+        parts = body.mailbox.split("/")
+        for depth in range(1, len(parts) + 1):
+            self.mailbox("/".join(parts[:depth]))
         core.finish(Status.OK)
 
     def _delete(self, core: ImapServer, event: Command) -> None:
@@ -148,7 +164,7 @@ class FakeStore:
         if body.mailbox == "INBOX":
             core.finish(Status.NO, r.Code.CANNOT, "INBOX cannot be deleted")
         elif self.mailboxes.pop(body.mailbox, None) is None:
-            core.finish(Status.NO, r.Code.NONEXISTENT, "no such mailbox")
+            core.finish(Status.NO, r.Code.NONEXISTENT, f"mailbox {body.mailbox!r} does not exist")
         else:
             self.subscribed.discard(body.mailbox)
             core.finish(Status.OK)
@@ -157,9 +173,9 @@ class FakeStore:
         body = event.body
         assert isinstance(body, c.Rename)
         if body.old not in self.mailboxes:
-            core.finish(Status.NO, r.Code.NONEXISTENT, "no such mailbox")
+            core.finish(Status.NO, r.Code.NONEXISTENT, f"mailbox {body.old!r} does not exist")
         elif body.new in self.mailboxes:
-            core.finish(Status.NO, r.Code.ALREADYEXISTS, "target exists")
+            core.finish(Status.NO, r.Code.ALREADYEXISTS, f"mailbox {body.new!r} exists already")
         else:
             box = self.mailboxes.pop(body.old)
             box.name = body.new
@@ -185,7 +201,8 @@ class FakeStore:
             return
         names = [n for n in sorted(self.mailboxes) if any(
             _pattern(body.reference + p).fullmatch(n) for p in body.patterns)]  # fmt: skip
-        if c.ListSelect.SUBSCRIBED in body.selection:
+        subscribed_only = c.ListSelect.SUBSCRIBED in body.selection
+        if subscribed_only:
             names = [n for n in names if n in self.subscribed]
         for name in names:
             core.send(r.ListResponse(name, self._attributes(name, body)))
@@ -199,7 +216,9 @@ class FakeStore:
         special = self.mailboxes[name].special
         if special:
             attributes.append(special)
-        if body.returns.subscribed and name in self.subscribed:
+        # RFC 5258 §3.1: the SUBSCRIBED selection implies the return option.
+        listed = body.returns.subscribed or c.ListSelect.SUBSCRIBED in body.selection
+        if listed and name in self.subscribed:
             attributes.append("\\Subscribed")
         return tuple(attributes)
 
@@ -217,7 +236,7 @@ class FakeStore:
         assert isinstance(body, c.Status)
         box = self.mailboxes.get(body.mailbox)
         if box is None:
-            core.finish(Status.NO, r.Code.NONEXISTENT, "no such mailbox")
+            core.finish(Status.NO, r.Code.NONEXISTENT, f"mailbox {body.mailbox!r} does not exist")
             return
         core.send(self._status_of(box, body.items))
         core.finish(Status.OK)
@@ -253,7 +272,10 @@ class FakeStore:
         date = body.date or datetime(2024, 1, 1, tzinfo=UTC)
         message = box.add(set(body.flags), date, bytes(data))
         if box is self.selected:
+            box.recent.add(message.uid)  # RFC 3501 §6.3.11: appended messages are \Recent
             core.send(r.Exists(len(box.messages)))
+            if not core.imap4rev2:
+                core.send(r.Recent(len(box.recent)))
         core.finish(
             Status.OK, r.AppendUid(box.uidvalidity, SequenceSet.of_range(message.uid, message.uid))
         )
@@ -312,19 +334,22 @@ class FakeStore:
         box = self._box()
         keep: list[Message] = []
         gone: list[int] = []
+        numbers: list[int] = []
+        modseq = box.modseq + 1  # one mod-sequence for the whole EXPUNGE
         for number, message in enumerate(box.messages, 1):
             if doomed(number, message):
-                box.modseq += 1
-                box.expunged.append((message.uid, box.modseq))
-                if core.qresync:
-                    gone.append(message.uid)
-                else:
-                    core.send(r.Expunge(len(keep) + 1))  # numbers shift down as we go
+                box.modseq = modseq
+                box.expunged.append((message.uid, modseq))
+                gone.append(message.uid)
+                numbers.append(number)
             else:
                 keep.append(message)
         box.messages = keep
-        if gone:
+        if core.qresync and gone:
             core.send(r.Vanished(SequenceSet.from_numbers(gone)))
+        elif not core.qresync:
+            # Highest first: each number is still right when the client reads it.
+            core.send(*(r.Expunge(n) for n in reversed(numbers)))
 
     def _search(self, core: ImapServer, event: Command) -> None:
         body = event.body
@@ -360,6 +385,7 @@ class FakeStore:
         assert isinstance(body, c.Store)
         box = self._box()
         modified: list[int] = []
+        modseq = box.modseq + 1  # one mod-sequence for every message this STORE changes
         for number in self.numbers(body.uid, body.sequence):
             message = box.messages[number - 1]
             if body.unchanged_since is not None and message.modseq > body.unchanged_since:
@@ -369,10 +395,10 @@ class FakeStore:
             new = {c.StoreMode.REPLACE: flags, c.StoreMode.ADD: message.flags | flags,
                    c.StoreMode.REMOVE: message.flags - flags}[body.mode]  # fmt: skip
             if new != message.flags:
-                box.modseq += 1
-                message.flags, message.modseq = new, box.modseq
+                box.modseq = modseq
+                message.flags, message.modseq = new, modseq
             if not body.silent:
-                items: list[r.FetchData] = [r.FlagsData(tuple(sorted(message.flags)))]
+                items: list[r.FetchData] = [r.FlagsData(flag_list(message, box))]
                 if body.uid:
                     items.insert(0, r.UidData(message.uid))
                 if core.condstore:
@@ -397,8 +423,13 @@ class FakeStore:
         box = self._box()
         chosen = self.numbers(body.uid, body.sequence)
         source = [box.messages[n - 1].uid for n in chosen]
-        dest = [target.add(box.messages[n - 1].flags, box.messages[n - 1].date,
-                           box.messages[n - 1].data).uid for n in chosen]  # fmt: skip
+        copies = [target.add(box.messages[n - 1].flags, box.messages[n - 1].date,
+                             box.messages[n - 1].data) for n in chosen]  # fmt: skip
+        if copies:  # one mod-sequence for the whole COPY, as the real store
+            target.modseq = copies[0].modseq
+            for copy in copies:
+                copy.modseq = target.modseq
+        dest = [copy.uid for copy in copies]
         code = r.CopyUid(target.uidvalidity, SequenceSet.from_numbers(source),
                          SequenceSet.from_numbers(dest)) if source else None  # fmt: skip
         if not move:

@@ -100,6 +100,12 @@ def make_store(t: Transcript) -> FakeStore:
         store.mailbox(name, special)
     for box, flags, when, body in t.messages:
         store.mailbox(box).add(set(flags), datetime.fromtimestamp(when, UTC), body)
+    for box in store.mailboxes.values():
+        # The real store gives the messages it finds at once one mod-sequence.
+        if box.messages:
+            box.modseq = 2
+            for message in box.messages:
+                message.modseq = 2
     return store
 
 
