@@ -44,7 +44,10 @@ def test_parse_listen() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        '[delivery]\nremote = "deliver"',  # not built yet: must not pretend
+        '[delivery]\nremote = "send"',
+        '[qmqp]\nlisten = ["127.0.0.1:0"]',  # a QMQP listener nobody may use
+        '[qmqp]\nclients = ["300.1.2.3/8"]',
+        "[delivery]\nremote_concurrency = 0",
         "[delivery]\nlocal_concurrency = 0",
         "[smtp]\nmax_connections = 0",
         "[smtp]\ntimeout_command = 0",
@@ -74,3 +77,13 @@ def test_parse_listen_round_trip(host: str, port: int) -> None:
     text = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     assert parse_listen(text) == parse_listen(str(parse_listen(text)))
     assert parse_listen(text).port == port
+
+
+def test_routes_take_strings_and_tables(tmp_path: Path) -> None:
+    (tmp_path / "mailyard.toml").write_text(
+        '[delivery]\nremote = "deliver"\n[delivery.routes]\n"" = "smart.example:587"\n'
+        '"p.example" = { host = "mx.p.example", tls = "required" }\n'
+    )
+    config = load_config(str(tmp_path))
+    assert config.delivery.routes[""] == "smart.example:587"
+    assert config.delivery.routes["p.example"]["tls"] == "required"

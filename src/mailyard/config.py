@@ -154,14 +154,54 @@ class LoginConfig:
 class QueueConfig:
     lifetime: int = 604800  # seconds; then the message bounces
     retry_skip_local: int = 10  # qmail's chanskip: next = birth + (isqrt(age)+skip)^2
+    retry_skip_remote: int = 20  # the same for remote deliveries
     rescan_interval: float = 300.0  # backstop rescan; new mail wakes the manager at once
     debris_age: int = 129600  # 36 hours, as qmail: tmp files older than this are removed
+    delay_warning: float = 0.0  # seconds before a "delayed" DSN; 0 = none (Postfix's default)
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryConfig:
     remote: str = "hold"  # "hold" keeps remote mail queued; "deliver" sends it
     local_concurrency: int = 4  # local delivery processes (dispatch/lspawn.py)
+    # Remote delivery (dispatch/settings.py checks these in depth at start;
+    # docs/design/remote.md explains each).
+    remote_concurrency: int = 20  # SMTP sessions at once (qmail's concurrencyremote)
+    per_destination: int = 5  # sessions at once to one domain or route
+    helo: str = ""  # our EHLO name; "" = hostname
+    smtp_port: int = 25
+    resolver: tuple[str, ...] = ()  # "address[:port]" nameservers; () = /etc/resolv.conf
+    dns_timeout: float = 30.0
+    connect_timeout: float = 30.0
+    command_timeout: float = 300.0  # RFC 5321 §4.5.3.2 client timeouts
+    data_timeout: float = 120.0
+    data_block_timeout: float = 180.0
+    data_end_timeout: float = 600.0
+    chunking: bool = False  # BDAT where the server offers CHUNKING
+    # qmail's smtproutes: domain ("" = everything else, ".d" = subdomains) ->
+    # "host:port" or a table {host, port, tls, user, password_file, ca_file}.
+    routes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class QmtpConfig:
+    """QMTP (qmail-qmtpd): off unless listen is set; message limits are [smtp]'s."""
+
+    listen: tuple[str, ...] = ()  # production ":209"
+    max_connections: int = 200
+    max_connections_per_ip: int = 20
+    timeout: float = 300.0  # seconds a read or write may wait
+
+
+@dataclass(frozen=True, slots=True)
+class QmqpConfig:
+    """QMQP (qmail-qmqpd): off unless listen is set; only ``clients`` may connect."""
+
+    listen: tuple[str, ...] = ()  # production ":628"
+    clients: tuple[str, ...] = ()  # CIDRs of the hosts that may use this central queue
+    max_connections: int = 200
+    max_connections_per_ip: int = 20
+    timeout: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +223,8 @@ class Config:
     login: LoginConfig = field(default_factory=LoginConfig)
     queue: QueueConfig = field(default_factory=QueueConfig)
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    qmtp: QmtpConfig = field(default_factory=QmtpConfig)
+    qmqp: QmqpConfig = field(default_factory=QmqpConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     @property
@@ -207,6 +249,8 @@ _SECTIONS: Final[dict[str, type]] = {
     "login": LoginConfig,
     "queue": QueueConfig,
     "delivery": DeliveryConfig,
+    "qmtp": QmtpConfig,
+    "qmqp": QmqpConfig,
     "log": LogConfig,
 }
 
@@ -238,9 +282,12 @@ def _build_section(name: str, cls: type, raw: Any) -> Any:
             if not isinstance(value, str):
                 raise ConfigError(f"{name}.{key} must be a string")
         elif isinstance(default, dict) and not (
-            isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+            # A table of strings, or (delivery.routes) of strings and tables;
+            # what each value means is checked where it is used.
+            isinstance(value, dict)
+            and all(isinstance(v, str | dict) for v in value.values())
         ):
-            raise ConfigError(f"{name}.{key} must be a table of strings")
+            raise ConfigError(f"{name}.{key} must be a table")
         values[key] = value
     return cls(**values)
 
@@ -259,8 +306,12 @@ _POSITIVE: Final = {
              "timeout_authenticated", "timeout_idle", "max_literal_size", "max_command_size",
              "max_append_size", "max_bad_commands", "max_commands"),
     "login": ("max_failures", "max_account_failures"),
-    "queue": ("lifetime", "retry_skip_local", "rescan_interval"),
-    "delivery": ("local_concurrency",),
+    "queue": ("lifetime", "retry_skip_local", "retry_skip_remote", "rescan_interval"),
+    "delivery": ("local_concurrency", "remote_concurrency", "per_destination", "smtp_port",
+                 "dns_timeout", "connect_timeout", "command_timeout", "data_timeout",
+                 "data_block_timeout", "data_end_timeout"),
+    "qmtp": ("max_connections", "max_connections_per_ip", "timeout"),
+    "qmqp": ("max_connections", "max_connections_per_ip", "timeout"),
 }
 
 
@@ -276,10 +327,21 @@ def _validate(config: Config) -> None:
         for key in keys:
             if getattr(section, key) <= 0:
                 raise ConfigError(f"{name}.{key} must be greater than 0")
-    if config.delivery.remote != "hold":
-        # Remote delivery (MX lookup, SMTP client) is the next milestone; until
-        # it exists, saying "deliver" must not silently keep mail queued.
-        raise ConfigError('delivery.remote must be "hold" (remote delivery is not built yet)')
+    if config.delivery.remote not in {"hold", "deliver"}:
+        raise ConfigError('delivery.remote must be "hold" or "deliver"')
+    for section in (config.qmtp, config.qmqp):
+        for text in section.listen:
+            parse_listen(text)
+    for cidr in config.qmqp.clients:
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"qmqp.clients: {exc}") from exc
+    if config.qmqp.listen and not config.qmqp.clients:
+        raise ConfigError("qmqp.listen needs qmqp.clients (the hosts that may use it)")
+    for value in config.login.by_address.values():
+        if not isinstance(value, str):
+            raise ConfigError("login.by_address must be a table of strings")
     if config.log.format not in {"text", "json"}:
         raise ConfigError('log.format must be "text" or "json"')
     if config.log.level not in {"debug", "info", "warning", "error"}:

@@ -97,12 +97,34 @@ default_domain = "{default_domain}"
 [queue]
 # lifetime = 604800               # seconds before a message that cannot be delivered bounces
 # retry_skip_local = 10           # qmail's schedule: next = birth + (isqrt(age) + skip)^2
+# retry_skip_remote = 20
 # rescan_interval = 300.0
+# delay_warning = 0.0             # seconds before a "delayed" notice to the sender; 0 = never
 
 [delivery]
-# "hold" keeps mail for other hosts queued until an operator enables delivery.
+# "hold" keeps mail for other hosts queued (mailyard queue list) until an
+# operator sets "deliver"; then `mailyard queue flush` sends what waits.
 remote = "hold"
 # local_concurrency = 4          # local delivery processes working at once
+# remote_concurrency = 20        # SMTP sessions to other hosts at once
+# per_destination = 5            # of those, to one domain or route
+# helo = ""                      # EHLO name; "" = hostname
+# resolver = []                  # nameservers "addr[:port]"; [] = /etc/resolv.conf
+
+# Static routes (qmail's smtproutes): a domain -> "host:port"; "" is the
+# default route (a smarthost), ".example.com" its subdomains.
+# [delivery.routes]
+# "" = "smtp.provider.example:587"
+# "partner.example" = {{ host = "mx.partner.example", tls = "required" }}
+# "" = {{ host = "smtp.provider.example", port = 465, tls = "implicit",
+#        user = "me", password_file = "/etc/mailyard/smarthost.pw" }}
+
+# QMTP (qmail-qmtpd) and QMQP (qmail-qmqpd), off by default.
+# [qmtp]
+# listen = [":209"]
+# [qmqp]
+# listen = [":628"]
+# clients = ["192.0.2.0/24"]     # the hosts that may hand mail to this central queue
 
 [log]
 # level = "info"                  # debug, info, warning, error

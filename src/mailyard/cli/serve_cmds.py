@@ -11,8 +11,10 @@ import click
 
 from mailyard.cli.context import CliContext, CliError
 from mailyard.cli.init_state import init_state
-from mailyard.config import ConfigError, load_config
+from mailyard.config import Config, ConfigError, load_config
 from mailyard.directory.store import Directory
+from mailyard.dispatch.routes import SettingsError
+from mailyard.dispatch.settings import RemoteSettings, settings_from_config
 from mailyard.log import configure, event
 from mailyard.message.address import AddressError, parse_address
 from mailyard.server.tls import TlsError, ensure_self_signed
@@ -50,6 +52,7 @@ def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str, postmas
 def serve_cmd(ctx: CliContext, check: bool) -> None:
     """Run the server in the foreground (logs to stderr; SIGTERM/SIGINT stop it)."""
     config = ctx.config()  # refuses a folder that is not initialised, or a bad config
+    remote = _remote_settings(config)
     if check:
         from mailyard.server.app import load_tls
 
@@ -59,6 +62,9 @@ def serve_cmd(ctx: CliContext, check: bool) -> None:
         except TlsError as exc:
             raise CliError(f"tls: {exc}") from exc
         click.echo(f"configuration ok: {ctx.state_dir}/mailyard.toml")
+        routes = len(remote.routes.routes)
+        click.echo(f"remote delivery: {remote.mode.value}"
+                   + (f", {routes} static route(s)" if routes else ""))
         if tls is None:
             click.echo("tls: off (no certificate)")
         else:
@@ -160,6 +166,14 @@ def _announce(ctx: CliContext, bound: dict[str, list[str]]) -> None:
     click.echo("\n".join(lines))
 
 
+def _remote_settings(config: Config) -> RemoteSettings:
+    """The remote-delivery settings, checked in depth (routes, resolver …)."""
+    try:
+        return settings_from_config(config)
+    except SettingsError as exc:
+        raise CliError(f"configuration: {exc}") from exc
+
+
 def _serve(ctx: CliContext, *, announce: bool) -> None:
     from mailyard.server.app import run_server
 
@@ -167,6 +181,7 @@ def _serve(ctx: CliContext, *, announce: bool) -> None:
         config = load_config(ctx.state_dir)
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}") from exc
+    _remote_settings(config)  # a bad route must stop the start, not loop the worker
     configure(config.log.level, config.log.format)
     event("starting", state=ctx.state_dir, hostname=config.hostname, pid=os.getpid())
 

@@ -41,6 +41,7 @@ from mailyard.server.control import ControlServer
 from mailyard.server.delivery import DeliveryProcess
 from mailyard.server.imapd import ImapService
 from mailyard.server.limits import ConnectionLimiter
+from mailyard.server.qmtpd import qmtp_listeners
 from mailyard.server.listener import Connection, ListenerKind, Service, bind
 from mailyard.server.pop3d import Pop3Session
 from mailyard.server.smtpd import SmtpRole, SmtpSession
@@ -186,12 +187,14 @@ class MailServer:
             ("imap", plain, imap_limits, self.imap.serve, imap, c.imap.listen),
             ("imaps", implicit, imap_limits, self.imap.serve, imap, c.imap.listen_tls),
         ]
-        return [
+        services = [
             (Service(name, kind, limiter, refuse=refuse, internal_error=error,
                      session=session, tls=self.tls), addresses)
             for name, kind, limiter, session, (refuse, error), addresses in rows
             if addresses
         ]
+        # QMTP and QMQP (off unless their listen lists are set).
+        return services + qmtp_listeners(self.ctx, c.qmtp, c.qmqp)
 
     async def start(self) -> dict[str, list[str]]:
         bound: dict[str, list[str]] = {}
