@@ -186,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Ctrl-C reaches the whole process group; the worker orders the stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGHUP is the server's "reload certificates"; sent to the whole group
+    # (a closed terminal) it must not kill the delivery side.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = load_config(args.state)
     configure(config.log.level, config.log.format)
     syncer = fsio.DirSyncer()

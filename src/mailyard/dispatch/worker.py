@@ -183,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state", required=True)
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # SIGHUP is the server's "reload certificates"; sent to the whole group
+    # (a closed terminal) it must not kill the delivery side.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         config = load_config(args.state)
         remote = settings_from_config(config)
