@@ -29,6 +29,10 @@ test: setup lint
 bench: setup
 	$(BIN)/python bench/disk_ceiling.py
 	$(BIN)/python bench/smtp_ingest.py
+	$(BIN)/python bench/remote.py
+	$(BIN)/python bench/store_large.py
+	$(BIN)/python bench/imap_large.py
+	$(BIN)/python bench/imap_idle.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
