@@ -96,3 +96,18 @@ def test_matcher_agrees_with_a_reference(pattern: str, name: str) -> None:
 @given(st.text(max_size=12), st.text(max_size=12))
 def test_matcher_never_raises(pattern: str, name: str) -> None:
     assert pattern_matcher([pattern])(name) in (True, False)
+
+
+def test_rfc3501_6_3_9_lsub_percent_lists_unsubscribed_levels_noselect() -> None:
+    # "Work/Projects" is subscribed but "Work" is not: LSUB "" "%" shows Work
+    # as \Noselect; LSUB "" "*" shows only what is subscribed.
+    answer = lsub_answer(["Work/Projects", "INBOX"], ENTRIES, c.Lsub("", "%"))
+    assert [(a.mailbox, a.attributes) for a in answer] == [
+        ("INBOX", ()), ("Work", ("\\Noselect",))]
+    star = lsub_answer(["Work/Projects"], ENTRIES, c.Lsub("", "*"))
+    assert [a.mailbox for a in star] == ["Work/Projects"]
+    # A subscribed parent keeps its own (selectable) state.
+    both = lsub_answer(["Work", "Work/Projects"], ENTRIES, c.Lsub("", "%"))
+    assert [(a.mailbox, a.attributes) for a in both] == [("Work", ("\\Noselect",))]
+    deeper = lsub_answer(["Work/Projects/2024"], ENTRIES, c.Lsub("Work/", "%"))
+    assert [(a.mailbox, a.attributes) for a in deeper] == [("Work/Projects", ("\\Noselect",))]

@@ -132,10 +132,22 @@ def list_answer(entries: Sequence[FolderEntry], subscriptions: Sequence[str], bo
 def lsub_answer(subscriptions: Sequence[str], entries: Sequence[FolderEntry],
                 body: c.Lsub) -> list[LsubResponse]:
     """RFC 3501 §6.3.9: subscribed names matching the pattern; one that is
-    not a mailbox (any more) is listed \\Noselect."""
-    match = pattern_matcher([_join(body.reference, body.pattern)])
+    not a mailbox (any more) is listed \\Noselect. When the pattern ends in
+    "%", the levels above a subscribed name that match it are listed too,
+    \\Noselect unless subscribed themselves ("foo" for a subscribed "foo/bar")."""
+    pattern = _join(body.reference, body.pattern)
+    match = pattern_matcher([pattern])
     existing = {e.name for e in entries if e.exists}
+    subscribed = set(subscriptions)
+    answer = {name: name not in existing for name in subscribed if match(name)}
+    if pattern.endswith("%"):
+        for name in subscribed:
+            levels = name.split(DELIMITER)
+            for depth in range(1, len(levels)):
+                parent = DELIMITER.join(levels[:depth])
+                if parent not in subscribed and match(parent):
+                    answer.setdefault(parent, True)
     return [
-        LsubResponse(name, () if name in existing else ("\\Noselect",))
-        for name in sorted(set(subscriptions)) if match(name)
+        LsubResponse(name, ("\\Noselect",) if noselect else ())
+        for name, noselect in sorted(answer.items())
     ]
