@@ -53,9 +53,9 @@ def ctx(tmp_path: Path) -> Iterator[ServerContext]:
     yield from make_context(tmp_path)
 
 
-def login(ctx: ServerContext, user: str, password: str = PASSWORD, ip: str = "192.0.2.1",
+def login(ctx: ServerContext, user: str, password: str = PASSWORD, ip: str = "127.0.0.11",
           authzid: str = "") -> LoginResult:
-    return asyncio.run(check_login(ctx, client_ip=ip, local_ip="192.0.2.100", login=user,
+    return asyncio.run(check_login(ctx, client_ip=ip, local_ip="127.0.0.100", login=user,
                                    password=password, authzid=authzid))
 
 
@@ -67,9 +67,9 @@ def test_login_forms(ctx: ServerContext) -> None:
 
 
 def test_wrong_password_and_disabled_account_fail_alike(ctx: ServerContext) -> None:
-    assert login(ctx, "alice", "wrong", ip="192.0.2.2") == LoginResult(LoginOutcome.FAILED)
-    assert login(ctx, "dora", PASSWORD, ip="192.0.2.3") == LoginResult(LoginOutcome.FAILED)
-    assert login(ctx, "nobody", PASSWORD, ip="192.0.2.4") == LoginResult(LoginOutcome.FAILED)
+    assert login(ctx, "alice", "wrong", ip="127.0.0.12") == LoginResult(LoginOutcome.FAILED)
+    assert login(ctx, "dora", PASSWORD, ip="127.0.0.13") == LoginResult(LoginOutcome.FAILED)
+    assert login(ctx, "nobody", PASSWORD, ip="127.0.0.14") == LoginResult(LoginOutcome.FAILED)
     assert ctx.counters["auth_failures"] == 3
 
 

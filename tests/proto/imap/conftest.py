@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.proto.imap.helpers import SPLITTERS, Result, run
+from tests.proto.imap.helpers import Result, run
+from tests.proto.splitting import SPLITTERS
 
 
 @pytest.fixture(params=sorted(SPLITTERS))

@@ -3,7 +3,6 @@ scripted adapter (the part server/imapd.py will play for real)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
@@ -124,21 +123,6 @@ def lines(*commands: str | bytes) -> bytes:
 LOGIN = lines("L LOGIN bob secret")
 SELECT = LOGIN + lines("S SELECT INBOX")
 
-
-def whole(data: bytes) -> list[bytes]:
-    return [data]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
-def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
-    points = sorted({cut % (len(data) + 1) for cut in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
-
-
-SPLITTERS = {"whole": whole, "bytewise": bytewise}
 
 
 def parse_one(command: bytes, *, state: str = "selected", **kwargs: object) -> c.CommandBody:

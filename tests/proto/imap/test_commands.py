@@ -45,9 +45,9 @@ from tests.proto.imap.helpers import (
     make_core,
     parse_one,
     run,
-    split_at,
     tagged,
 )
+from tests.proto.splitting import split_at
 
 S = SequenceSet.parse
 ALL = frozenset({ReturnOption.ALL})

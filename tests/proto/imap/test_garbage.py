@@ -9,7 +9,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.proto.imap.helpers import LOGIN, SELECT, lines, make_core, run, split_at
+from tests.proto.imap.helpers import LOGIN, SELECT, lines, make_core, run
+from tests.proto.splitting import split_at
 
 PIECES = [
     b"a LOGIN bob secret\r\n", b"a LOGIN {3}\r\n", b"{3+}\r\n", b"bob", b" {6+}\r\nsecret\r\n",

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from mailyard.proto.imap import commands as c
 from mailyard.proto.imap.events import Command
-from tests.proto.imap.helpers import bytewise, split_at
+from tests.proto.splitting import bytewise, split_at
 from tests.proto.imap.transcript import (
     TranscriptError,
     load_transcript,

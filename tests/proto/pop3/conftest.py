@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.proto.pop3.helpers import SPLITTERS, Result, run
+from tests.proto.pop3.helpers import Result, run
+from tests.proto.splitting import SPLITTERS
 
 
 @pytest.fixture(params=sorted(SPLITTERS))

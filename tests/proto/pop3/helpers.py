@@ -3,7 +3,6 @@ fake adapter (the part server/pop3d.py plays for real)."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -170,18 +169,3 @@ def lines(*commands: str) -> bytes:
 
 LOGIN = lines("USER bob", "PASS secret")
 
-
-def whole(data: bytes) -> list[bytes]:
-    return [data]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
-def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
-
-
-SPLITTERS = {"whole": whole, "bytewise": bytewise}

@@ -23,7 +23,8 @@ from mailyard.proto.pop3 import (
     Retrieve,
     StartTls,
 )
-from tests.proto.pop3.helpers import LOGIN, Adapter, lines, make_core, run, split_at
+from tests.proto.pop3.helpers import LOGIN, Adapter, lines, make_core, run
+from tests.proto.splitting import split_at
 
 PLAIN = b64encode(b"\x00bob\x00secret")
 PIECES = [

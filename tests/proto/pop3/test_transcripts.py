@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailyard.proto.pop3 import Commit, Login, Retrieve, StartTls
-from tests.proto.pop3.helpers import bytewise, split_at
+from tests.proto.splitting import bytewise, split_at
 from tests.proto.pop3.transcript import (
     TranscriptError,
     load_transcript,

@@ -106,14 +106,6 @@ def qmqp(limits: QmtpLimits | None = None) -> QmqpServer:
     return QmqpServer(limits or QmtpLimits())
 
 
-def whole(data: bytes) -> list[bytes]:
-    return [data]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
 def cut(data: bytes, points: Iterable[int]) -> list[bytes]:
     edges = sorted({0, len(data), *(p % (len(data) + 1) for p in points)})
     return [data[a:b] for a, b in itertools.pairwise(edges)]

@@ -13,7 +13,8 @@ from mailyard.proto.qmtp import (
     encode_qmqp_request,
     encode_qmtp_package,
 )
-from tests.proto.qmtp.helpers import Run, bytewise, cut, drive, envelope_of, qmqp, qmtp
+from tests.proto.qmtp.helpers import Run, cut, drive, envelope_of, qmqp, qmtp
+from tests.proto.splitting import bytewise
 
 # CRLF mail as the queue holds it: lines without LF (a CR inside is fine),
 # joined by CRLF, the last one maybe partial.

@@ -20,7 +20,8 @@ from mailyard.proto.qmtp import (
     encode_netstring,
     encode_qmqp_request,
 )
-from tests.proto.qmtp.helpers import bytewise, drive, envelope_of, qmqp, whole
+from tests.proto.qmtp.helpers import drive, envelope_of, qmqp
+from tests.proto.splitting import bytewise, whole
 
 MESSAGE = b"Subject: q\r\n\r\nline one\r\nline two\r\n"
 FEEDS = [whole, bytewise]

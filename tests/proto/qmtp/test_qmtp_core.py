@@ -30,7 +30,8 @@ from mailyard.proto.qmtp import (
     encode_qmtp_package,
 )
 from mailyard.proto.qmtp.engine import CHUNK
-from tests.proto.qmtp.helpers import Run, bytewise, drive, envelope_of, qmtp, whole
+from tests.proto.qmtp.helpers import Run, drive, envelope_of, qmtp
+from tests.proto.splitting import bytewise, whole
 
 MESSAGE = b"From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"
 FEEDS = [whole, bytewise]

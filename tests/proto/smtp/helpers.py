@@ -25,7 +25,6 @@ from mailyard.proto.smtp import (
     SmtpServerConfig,
     StartTls,
 )
-import itertools
 
 HOSTNAME = "mx.example.test"
 
@@ -147,18 +146,3 @@ def run(
     result.output += core.data_to_send()
     return result
 
-
-def whole(data: bytes) -> list[bytes]:
-    return [data]
-
-
-def bytewise(data: bytes) -> list[bytes]:
-    return [data[i : i + 1] for i in range(len(data))]
-
-
-def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
-    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
-
-
-SPLITTERS = {"whole": whole, "bytewise": bytewise}

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailyard.proto.smtp.dataread import BdatReader, ContentProblem, DotReader
-from tests.proto.smtp.helpers import split_at
+from tests.proto.splitting import split_at
 
 
 def read_dot(

@@ -34,13 +34,12 @@ from mailyard.proto.smtp import (
 )
 from tests.proto.smtp.helpers import (
     HOSTNAME,
-    SPLITTERS,
     Result,
     accept_policy,
     make_core,
     run,
-    split_at,
 )
+from tests.proto.splitting import SPLITTERS, split_at
 
 EHLO = b"EHLO client.example\r\n"
 MAIL = b"MAIL FROM:<sender@example.org>\r\n"

@@ -17,7 +17,8 @@ from mailyard.proto.smtp import (
     StartTls,
     State,
 )
-from tests.proto.smtp.helpers import SPLITTERS, Result, accept_policy, make_core, run
+from tests.proto.smtp.helpers import Result, accept_policy, make_core, run
+from tests.proto.splitting import SPLITTERS
 
 EHLO = b"EHLO client.example\r\n"
 MAIL = b"MAIL FROM:<sender@example.org>\r\n"

@@ -22,7 +22,7 @@ from mailyard.proto.smtp import (
     SmtpServer,
     SmtpServerConfig,
 )
-from tests.proto.smtp.helpers import bytewise, split_at
+from tests.proto.splitting import bytewise, split_at
 from tests.proto.smtp.transcript import (
     TranscriptError,
     load_transcript,
