@@ -3,7 +3,14 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailyard.directory.model import EMPTY_SNAPSHOT, Domain, Mailbox, Snapshot, maildir_for
+from mailyard.directory.model import (
+    EMPTY_SNAPSHOT,
+    Domain,
+    DomainSettings,
+    Mailbox,
+    Snapshot,
+    maildir_for,
+)
 from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.message.address import Address
 from tests.directory.strategies import domains, locals_, swap_ascii_case
@@ -25,7 +32,10 @@ def snapshots(draw: st.DrawFn) -> tuple[Snapshot, list[str], list[str]]:
         for domain in hosted
         for _ in range(draw(st.integers(0, 3)))
     ]
-    snap = Snapshot.build([Domain(d, None, 0.0) for d in hosted], boxes)
+    # No extension separators: this property is about exact lookups
+    # (test_resolve_rules.py covers extensions).
+    plain = DomainSettings(extension_chars="")
+    snap = Snapshot.build([Domain(d, None, 0.0, plain) for d in hosted], boxes)
     return snap, domain_pool, local_pool
 
 
@@ -56,7 +66,7 @@ def test_local_parts_compare_case_insensitively(
     assert resolve(snap, address) == resolve(snap, swapped)
 
 
-def test_unknown_versus_not_local_and_disabled_still_receives() -> None:
+def test_unknown_versus_not_local_and_login_disabled_still_receives() -> None:
     box = _mailbox("Alice", "example.test", enabled=False)
     snap = Snapshot.build([Domain("example.test", None, 0.0)], [box])
     assert resolve(snap, Address("alice", "example.test")) == LocalMailbox(box)

@@ -9,6 +9,7 @@ takes does not tell an attacker which user names exist.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Final, TypeVar
 
@@ -72,7 +73,7 @@ def authenticate(
     today's) that verifies is replaced by a fresh argon2id hash.
     """
     address = parse_login(login, default_domain)
-    mailbox = None if address is None else directory.get_mailbox(address)
+    mailbox = None if address is None else _find_mailbox(directory, address)
     if mailbox is None:
         dummy_verify(password)
         return None
@@ -81,14 +82,25 @@ def authenticate(
         if not is_argon2(mailbox.password_hash):
             dummy_verify(password)  # a legacy mismatch costs an argon2 verify too
         return None
-    if not mailbox.enabled:
-        return None
+    if not mailbox.can_login(time.time()):
+        return None  # login disabled, or the account has expired
     if check.needs_upgrade:
         new_hash = hash_password(password)
         if _upgrade(directory.upgrade_password, mailbox.address, mailbox.password_hash, new_hash):
             mailbox = dataclasses.replace(mailbox, password_hash=new_hash)
             event("directory.password_upgraded", user=str(mailbox.address))
     return mailbox
+
+
+def _find_mailbox(directory: Directory, address: Address) -> Mailbox | None:
+    """The mailbox, also when the login names it through a domain alias."""
+    mailbox = directory.get_mailbox(address)
+    if mailbox is not None:
+        return mailbox
+    domain = directory.snapshot().domains.get(address.domain)
+    if domain is None or domain.settings.alias_of is None:
+        return None
+    return directory.get_mailbox(Address(address.local, domain.settings.alias_of))
 
 
 def authenticate_owner(directory: Directory, name: str, password: str) -> Owner | None:

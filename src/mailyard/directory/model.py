@@ -15,18 +15,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Final
+from typing import Any, Final
 
 from mailyard.directory.errors import InvalidInput
 from mailyard.message.address import Address, AddressError, canonical_domain
 
 __all__ = [
+    "DEFAULT_EXTENSION_CHARS",
     "EMPTY_SNAPSHOT",
+    "MAX_ALIAS_TARGETS",
     "MAX_OWNER_NAME",
+    "Alias",
     "Domain",
+    "DomainSettings",
     "Mailbox",
     "Owner",
     "Snapshot",
+    "Vacation",
     "canonical_owner_name",
     "hosted_domain",
     "maildir_for",
@@ -54,6 +59,37 @@ class Owner:
     created: float
 
 
+# qmail's "-" is off by default: many real local parts contain hyphens.
+DEFAULT_EXTENSION_CHARS: Final = "+"
+# One alias expands to at most this many targets (a list bigger than this
+# belongs in a list manager); bounds the work of one expansion.
+MAX_ALIAS_TARGETS: Final = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class DomainSettings:
+    """What a domain's owner configures for the domain as a whole.
+
+    * ``alias_of``: a domain alias — every address here is the same local
+      part at that (hosted, non-alias) domain;
+    * ``catch_all``: targets for local parts that match nothing else;
+    * ``extension_chars``: the separators of ``user+ext`` (qmail's
+      ``user-ext`` when it contains "-"); empty = no extensions;
+    * ``quota_bytes`` / ``quota_messages``: default quota of its mailboxes
+      (None = no limit);
+    * ``total_quota_bytes``: what all its mailboxes together may hold;
+    * ``max_message_size``: default per-mailbox message size limit.
+    """
+
+    alias_of: str | None = None
+    catch_all: tuple[str, ...] = ()
+    extension_chars: str = DEFAULT_EXTENSION_CHARS
+    quota_bytes: int | None = None
+    quota_messages: int | None = None
+    total_quota_bytes: int | None = None
+    max_message_size: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Domain:
     """A hosted domain; ``name`` in canonical A-label form."""
@@ -61,36 +97,118 @@ class Domain:
     name: str
     owner: str | None
     created: float
+    settings: DomainSettings = DomainSettings()
 
 
 @dataclass(frozen=True, slots=True)
 class Mailbox:
-    """A mailbox: its address, its Maildir (relative to ``<state>/mail``), its login."""
+    """A mailbox: its address, its Maildir (relative to ``<state>/mail``), its login.
+
+    VMailMgr's vpwentry settings:
+
+    * ``enabled``: may log in; ``receive``: accepts mail (refused at RCPT
+      with 550 5.2.1 when off); ``expires``: after this time (epoch
+      seconds) neither;
+    * ``quota_bytes`` / ``quota_messages`` / ``max_message_size``: None =
+      the domain's default, 0 = explicitly no limit;
+    * ``forwards``: addresses every message is also sent to, and
+      ``keep_copy``: whether the mailbox keeps its own copy when there are
+      forwards (without forwards it always does).
+    """
 
     address: Address
     maildir: str
     enabled: bool
     password_hash: str = field(repr=False, compare=False)
     created: float
+    receive: bool = True
+    expires: float | None = None
+    display_name: str = ""
+    quota_bytes: int | None = None
+    quota_messages: int | None = None
+    max_message_size: int | None = None
+    forwards: tuple[str, ...] = ()
+    keep_copy: bool = True
+
+    def expired(self, now: float) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    def can_login(self, now: float) -> bool:
+        return self.enabled and not self.expired(now)
+
+    def accepts_mail(self, now: float) -> bool:
+        return self.receive and not self.expired(now)
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """An address without a mailbox: mail to it goes to ``targets``.
+
+    Targets are address strings as ``str(Address)`` writes them, local or
+    remote. With ``owner`` set the alias is a mailing list: the expanded
+    copies carry the owner as envelope sender, so bounces reach the owner
+    and not each poster.
+    """
+
+    address: Address
+    targets: tuple[str, ...]
+    owner: str | None = None
+    created: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Vacation:
+    """A mailbox's autoresponder (RFC 3834); active between ``start`` and ``end``."""
+
+    address: Address
+    subject: str
+    body: str
+    start: float | None = None
+    end: float | None = None
+    interval_days: int = 7  # reply at most once per sender per this many days
+    enabled: bool = True
+
+    def active(self, now: float) -> bool:
+        return (
+            self.enabled
+            and (self.start is None or now >= self.start)
+            and (self.end is None or now < self.end)
+        )
+
+
+def _empty_mapping() -> Mapping[tuple[str, str], Any]:
+    return MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """An immutable view of the directory, shared by every reader until it changes.
 
-    ``domains`` is keyed by canonical domain name, ``mailboxes`` by
-    ``Address.key``. Build it with ``Snapshot.build``; the mappings are
-    read-only proxies, so a reader cannot change what another reader sees.
+    ``domains`` is keyed by canonical domain name, ``mailboxes``,
+    ``aliases`` and ``vacations`` by ``Address.key``. Build it with
+    ``Snapshot.build``; the mappings are read-only proxies, so a reader
+    cannot change what another reader sees.
     """
 
     domains: Mapping[str, Domain]
     mailboxes: Mapping[tuple[str, str], Mailbox]
+    aliases: Mapping[tuple[str, str], Alias] = field(default_factory=_empty_mapping)
+    vacations: Mapping[tuple[str, str], Vacation] = field(default_factory=_empty_mapping)
 
     @classmethod
-    def build(cls, domains: Iterable[Domain], mailboxes: Iterable[Mailbox]) -> Snapshot:
-        by_name = {d.name: d for d in domains}
-        by_key = {m.address.key: m for m in mailboxes}
-        return cls(MappingProxyType(by_name), MappingProxyType(by_key))
+    def build(
+        cls,
+        domains: Iterable[Domain],
+        mailboxes: Iterable[Mailbox],
+        aliases: Iterable[Alias] = (),
+        vacations: Iterable[Vacation] = (),
+    ) -> Snapshot:
+        return cls(
+            MappingProxyType({d.name: d for d in domains}),
+            MappingProxyType({m.address.key: m for m in mailboxes}),
+            MappingProxyType({a.address.key: a for a in aliases}),
+            MappingProxyType({v.address.key: v for v in vacations}),
+        )
 
 
 EMPTY_SNAPSHOT: Final = Snapshot.build((), ())

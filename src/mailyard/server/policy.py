@@ -4,7 +4,11 @@ One decision, used by SMTP (server/smtpd.py, at RCPT) and by QMTP and
 QMQP (server/qmtpd.py, per envelope recipient), so a recipient that one
 door refuses is refused by all of them:
 
-* one of our mailboxes: accepted;
+* one of our mailboxes, aliases, extension addresses, catch-alls or
+  domain-alias addresses (directory/resolve.py decides): accepted;
+* a mailbox that does not take mail now (receiving off, expired): refused
+  with 550 5.2.1; a declared SIZE above the mailbox's own limit: 552 5.3.4
+  (RFC 1870 §6.1 allows the refusal at RCPT);
 * ``postmaster`` (RFC 5321 §4.5.1) at any domain we handle, or at our own
   host name: accepted, and mapped to the configured postmaster, mailbox or
   not;
@@ -21,14 +25,23 @@ K or D response).
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
 
-from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
+from mailyard.directory.model import Mailbox, Snapshot
+from mailyard.directory.resolve import (
+    Forward,
+    LocalMailbox,
+    NotLocal,
+    Refused,
+    UnknownLocal,
+    resolve,
+)
 from mailyard.log import event
 from mailyard.message.address import Address
 from mailyard.server.context import ServerContext
 
-__all__ = ["RcptDecision", "RcptVerdict", "check_recipient"]
+__all__ = ["RcptDecision", "RcptVerdict", "check_recipient", "size_limit"]
 
 
 class RcptVerdict(enum.Enum):
@@ -37,6 +50,8 @@ class RcptVerdict(enum.Enum):
     RELAY = "relay"  # not ours, and this client may relay
     RELAY_DENIED = "relay denied"  # not ours, and this client may not relay
     UNKNOWN = "unknown"  # our domain, no such mailbox
+    DISABLED = "disabled"  # a mailbox that does not take mail now
+    TOO_BIG = "too big"  # the declared SIZE exceeds the mailbox's limit
 
     @property
     def accepted(self) -> bool:
@@ -58,11 +73,20 @@ def check_recipient(
     authenticated: bool = False,
     trusted: bool = False,
     service: str = "smtp",
+    declared_size: int | None = None,
 ) -> RcptDecision:
     """Decide on one recipient; a refused relay is logged as ``<service>.relay_denied``."""
-    target = resolve(ctx.directory.snapshot(), recipient)
-    if isinstance(target, LocalMailbox):
+    snapshot = ctx.directory.snapshot()
+    target = resolve(snapshot, recipient, time.time())
+    if isinstance(target, LocalMailbox | Forward):
+        mailbox = target.mailbox if isinstance(target, LocalMailbox) else target.keep
+        if declared_size and mailbox is not None:
+            limit = size_limit(snapshot, mailbox)
+            if limit and declared_size > limit:
+                return RcptDecision(RcptVerdict.TOO_BIG, None)
         return RcptDecision(RcptVerdict.LOCAL, str(recipient))
+    if isinstance(target, Refused):
+        return RcptDecision(RcptVerdict.DISABLED, None)
     if recipient.local.lower() == "postmaster" and (
         isinstance(target, UnknownLocal) or recipient.domain == ctx.config.hostname.lower()
     ):
@@ -76,3 +100,11 @@ def check_recipient(
         event(f"{service}.relay_denied", ip=client_ip, rcpt=str(recipient))
         return RcptDecision(RcptVerdict.RELAY_DENIED, None)
     return RcptDecision(RcptVerdict.UNKNOWN, None)
+
+
+def size_limit(snapshot: Snapshot, mailbox: Mailbox) -> int | None:
+    """The mailbox's message size limit: its own, else its domain's; 0/None = none."""
+    if mailbox.max_message_size is not None:
+        return mailbox.max_message_size or None
+    domain = snapshot.domains.get(mailbox.address.domain)
+    return domain.settings.max_message_size if domain is not None else None

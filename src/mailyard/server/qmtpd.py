@@ -80,6 +80,8 @@ _D_RCPT_SYNTAX: Final = Response(Status.PERMANENT, "bad recipient address syntax
 _D_REFUSED: Final = {
     RcptVerdict.UNKNOWN: Response(Status.PERMANENT, "no such user here (#5.1.1)"),
     RcptVerdict.RELAY_DENIED: Response(Status.PERMANENT, "relay access denied (#5.7.1)"),
+    RcptVerdict.DISABLED: Response(Status.PERMANENT, "mailbox disabled (#5.2.1)"),
+    RcptVerdict.TOO_BIG: Response(Status.PERMANENT, "message too big for this recipient (#5.3.4)"),
 }
 _Z_DISK_FULL: Final = Response(Status.TEMPORARY,
                                "insufficient system storage; try again later (#4.3.1)")

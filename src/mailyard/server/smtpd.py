@@ -87,6 +87,8 @@ _RCPT_REPLIES: Final = {
     RcptVerdict.RELAY: Reply(250, "2.1.5", "recipient ok (relay)"),
     RcptVerdict.RELAY_DENIED: Reply(554, "5.7.1", "relay access denied"),
     RcptVerdict.UNKNOWN: Reply(550, "5.1.1", "no such user here"),
+    RcptVerdict.DISABLED: Reply(550, "5.2.1", "mailbox disabled, not accepting messages"),
+    RcptVerdict.TOO_BIG: Reply(552, "5.3.4", "message size exceeds this recipient's limit"),
 }
 
 
@@ -106,10 +108,18 @@ class SmtpRole:
 class _Transaction:
     sender: Address | None = None
     smtputf8: bool = False
+    declared_size: int | None = None  # MAIL FROM SIZE= (RFC 1870)
     recipients: list[str] = field(default_factory=list)
     spool: Spool | None = None
     gate: HeaderGate | None = None  # submission: the header section, held back
     aborted: bool = False
+
+
+def _declared_size(value: str | None) -> int | None:
+    """SIZE= as a number (the core has checked its syntax and the server limit)."""
+    if value is None or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 class SmtpSession:
@@ -211,6 +221,7 @@ class SmtpSession:
                 return
             self.txn.sender = ev.sender
             self.txn.smtputf8 = "SMTPUTF8" in ev.params
+            self.txn.declared_size = _declared_size(ev.params.get("SIZE"))
             self.core.send(Reply(250, "2.1.0", "sender ok"))
         elif isinstance(ev, RcptTo):
             self.core.send(self._rcpt(ev.recipient))
@@ -272,7 +283,9 @@ class SmtpSession:
             # once AUTH is offered; before TLS it is not even offered.
             usable = self.conn.tls_active or self.ctx.plaintext_auth_allowed(self.client_ip)
             return _R530_AUTH_FIRST if usable else _R530_TLS_FIRST
-        if self.role.sender_check and self.user is not None and not owns(self.user, sender):
+        if self.role.sender_check and self.user is not None and not owns(
+            self.user, sender, self.ctx.directory.snapshot()
+        ):
             # RFC 6409 §6.1: the envelope sender must be the user's.
             event("smtp.sender_denied", service=self.role.service, ip=self.client_ip,
                   user=str(self.user.address), sender=str(sender) if sender else "<>")
@@ -285,7 +298,8 @@ class SmtpSession:
         # The rules are shared with QMTP/QMQP (policy.py); an authenticated
         # user may send anywhere (RFC 6409 §3.3).
         decision = check_recipient(self.ctx, recipient, client_ip=self.client_ip,
-                                   authenticated=self.user is not None)
+                                   authenticated=self.user is not None,
+                                   declared_size=self.txn.declared_size)
         if decision.address is not None:
             self.txn.recipients.append(decision.address)
         return _RCPT_REPLIES[decision.verdict]
@@ -326,7 +340,8 @@ class SmtpSession:
 
         def decide(block: bytes, complete: bool) -> HeaderVerdict:
             return review_header(block, complete=complete, owner=user, check_sender=check,
-                                 new_message_id=new_id, now=now)
+                                 new_message_id=new_id, now=now,
+                                 snapshot=self.ctx.directory.snapshot())
 
         return HeaderGate(self.role.max_header_size, decide)
 

@@ -1,8 +1,11 @@
 """Message submission policy (RFC 6409): whose addresses a user may send as,
 and the header fields the MSA adds.
 
-* ``owns(mailbox, address)`` is the one ownership rule: for now a user owns
-  only their own address (aliases arrive with the alias issue, here).
+* ``owns(mailbox, address, snapshot)`` is the one ownership rule: a user
+  owns their own address, its extension forms (``user+tag@``), the same
+  local part at the domain's aliases, and every alias (without a list
+  owner) whose expansion reaches their mailbox; a list (an alias with an
+  owner) belongs to the mailbox of its owner address.
 * ``HeaderGate`` sits between the SMTP core's content chunks and the spool.
   It holds back only the header section (bounded by ``limit``), asks
   ``review_header`` for a verdict once the section is complete, then lets
@@ -21,8 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from mailyard.directory.model import Mailbox
-from mailyard.message.address import Address, AddressError, canonical_domain
+from mailyard.directory.model import Mailbox, Snapshot
+from mailyard.directory.resolve import Forward, LocalMailbox, expand, resolve
+from mailyard.message.address import Address, AddressError, canonical_domain, parse_address
 from mailyard.message.headers import fold_field, format_date, iter_fields
 from mailyard.proto.smtp import Reply
 from mailyard.server.addrlist import MailboxListError, parse_mailbox_list
@@ -47,9 +51,39 @@ R554_HEADER_TOO_LARGE: Final = Reply(554, "5.6.0", "header section too large to 
 _ORIGINATORS: Final = (b"from", b"sender")  # RFC 5322 §3.6.2
 
 
-def owns(mailbox: Mailbox, address: Address | None) -> bool:
-    """May the user of ``mailbox`` send as ``address``? (``None`` is ``<>``.)"""
-    return address is not None and address.key == mailbox.address.key
+def owns(mailbox: Mailbox, address: Address | None, snapshot: Snapshot | None = None) -> bool:
+    """May the user of ``mailbox`` send as ``address``? (``None`` is ``<>``.)
+
+    Without a snapshot only the user's own address counts.
+    """
+    if address is None:
+        return False
+    mine = mailbox.address.key
+    if address.key == mine:
+        return True
+    if snapshot is None:
+        return False
+    target = resolve(snapshot, address)
+    if isinstance(target, LocalMailbox):
+        return target.mailbox.address.key == mine
+    if not isinstance(target, Forward):
+        return False
+    if target.source.key == mine or (target.keep is not None and target.keep.address.key == mine):
+        return True  # the user's own address through a domain alias or an extension
+    if target.owner is not None:
+        return _reaches(snapshot, target.owner, mine)
+    return any(_reaches(snapshot, text, mine) for text in expand(snapshot, target))
+
+
+def _reaches(snapshot: Snapshot, text: str, mine: tuple[str, str]) -> bool:
+    """Does the address ``text`` lead (directly) to the mailbox keyed ``mine``?"""
+    try:
+        target = resolve(snapshot, parse_address(text))
+    except AddressError:
+        return False
+    if isinstance(target, LocalMailbox):
+        return target.mailbox.address.key == mine
+    return isinstance(target, Forward) and target.source.key == mine
 
 
 def message_id(queue_id: str, hostname: str) -> str:
@@ -70,7 +104,7 @@ class HeaderVerdict:
 
 def review_header(
     block: bytes, *, complete: bool, owner: Mailbox | None, check_sender: bool,
-    new_message_id: str, now: float,
+    new_message_id: str, now: float, snapshot: Snapshot | None = None,
 ) -> HeaderVerdict:
     """The verdict on a header section (``complete`` False: cut at the limit);
     ``new_message_id`` and ``now`` are used when Message-ID: or Date: is missing."""
@@ -85,7 +119,7 @@ def review_header(
         lower = name.lower()
         names.add(lower)
         if check_sender and lower in _ORIGINATORS:
-            problem = _originator_problem(value, owner)
+            problem = _originator_problem(value, owner, snapshot)
             if problem:
                 return HeaderVerdict(refusal=R550_FROM_NOT_OWNED,
                                      reason=f"{lower.decode()}: {problem}")
@@ -97,7 +131,7 @@ def review_header(
     return HeaderVerdict(added=added)
 
 
-def _originator_problem(value: bytes, owner: Mailbox | None) -> str:
+def _originator_problem(value: bytes, owner: Mailbox | None, snapshot: Snapshot | None) -> str:
     if owner is None:
         return "not authenticated"
     try:
@@ -108,7 +142,7 @@ def _originator_problem(value: bytes, owner: Mailbox | None) -> str:
     except MailboxListError as exc:
         return f"unreadable ({exc})"
     for address in addresses:
-        if not owns(owner, address):
+        if not owns(owner, address, snapshot):
             return f"{address} is not the user's"
     return ""
 
