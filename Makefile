@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test setup lint bench clean
+.PHONY: demo test setup lint bench drills fuzz clean
 
 $(BIN)/mailyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ demo: setup
 	$(BIN)/mailyard --state ./var demo
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
@@ -33,6 +33,14 @@ bench: setup
 	$(BIN)/python bench/store_large.py
 	$(BIN)/python bench/imap_large.py
 	$(BIN)/python bench/imap_idle.py
+
+# The reliability drills at full size (the short form runs with `make test`).
+drills: setup
+	MAILYARD_DRILLS=long $(BIN)/pytest -s -m drill tests/drills
+
+# The seeded fuzzers for the SMTP, IMAP, POP3 and MIME parsers (FUZZ_SECONDS each).
+fuzz: setup
+	$(BIN)/python -m fuzz.run --seconds $${FUZZ_SECONDS:-60}
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -18,20 +18,26 @@ from typing import Any, Final
 
 __all__ = [
     "CONFIG_NAME",
+    "AccessConfig",
     "Config",
     "ConfigError",
     "DeliveryConfig",
+    "ForwardingConfig",
     "ImapConfig",
     "ListenAddress",
     "LogConfig",
     "LoginConfig",
+    "MetricsConfig",
     "Pop3Config",
     "QueueConfig",
+    "QuotaConfig",
+    "ServerConfig",
     "SmtpConfig",
     "SubmissionConfig",
     "TlsConfig",
     "load_config",
     "parse_listen",
+    "parse_period",
 ]
 
 CONFIG_NAME: Final = "mailyard.toml"
@@ -205,9 +211,161 @@ class QmqpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessConfig:
+    """One ``[[access]]`` rule, tcprules' line; server/access.py applies them.
+
+    Rules are tried in order; the first whose network holds the client's
+    address and whose services name the listener decides (docs/access.md).
+    """
+
+    network: tuple[str, ...]  # CIDRs or single addresses; "*" is every address
+    services: tuple[str, ...] = ("*",)  # listener names (smtp, pop3s, ...) or "*"
+    action: str = "allow"  # "allow" or "deny"
+    relay: bool = False  # qmail's RELAYCLIENT: these clients may relay without AUTH
+    max_connections: int = 0  # at once from the rule's networks, per listener section; 0 = none
+    greeting_delay: float = 0.0  # seconds before the greeting (SMTP: talking first is refused)
+
+
+@dataclass(frozen=True, slots=True)
 class LogConfig:
     level: str = "info"
     format: str = "text"  # "text" (event key=value) or "json"
+    # "" = stderr (journald, or multilog under daemontools); else a file,
+    # relative to the state folder, rotated by size (docs/operations.md).
+    file: str = ""
+    max_bytes: int = 16 * 1024 * 1024  # rotate when the file reaches this; 0 = never
+    keep: int = 5  # rotated files kept: file.1 … file.<keep>
+
+    def __post_init__(self) -> None:
+        if self.keep < 1:
+            raise ConfigError("log.keep must be at least 1")
+        if 0 < self.max_bytes < 4096:
+            raise ConfigError("log.max_bytes must be 0 (never rotate) or at least 4096")
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Prometheus metrics over HTTP (docs/operations.md); off unless listen is set."""
+
+    listen: str = ""  # e.g. "127.0.0.1:9154"
+    # The figures tell who connects and how much mail flows: loopback only,
+    # unless the operator says otherwise.
+    allow_remote: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.listen:
+            return
+        address = parse_listen(self.listen)
+        if not self.allow_remote and not _is_loopback_host(address.host):
+            raise ConfigError(
+                f"metrics.listen {self.listen!r} is not a loopback address "
+                "(set metrics.allow_remote = true to allow it)"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """[server]: processes and users (docs/supervision.md); defaults = one
+    process per role, all as the invoking user."""
+
+    user: str = ""  # started as root: the SMTP side runs as this user
+    mail_user: str = ""  # mailbox access and delivery; "" = the same as user
+    imap_workers: int = 1  # processes serving IMAP ("auto" = number of cores)
+    pop3_workers: int = 1  # processes serving POP3 ("auto" = number of cores)
+    watchdog: float = 60.0  # seconds without a heartbeat before a worker is killed
+    stop_grace: float = 10.0  # seconds sessions get to finish on SIGTERM
+
+
+def _parse_server(raw: Any) -> ServerConfig:
+    """[server]: worker counts take "auto", durations a number or "60s"/"2m"."""
+    if not isinstance(raw, dict):
+        raise ConfigError("[server] must be a table")
+    values: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in {"user", "mail_user"}:
+            if not isinstance(value, str):
+                raise ConfigError(f"server.{key} must be a string")
+        elif key in {"imap_workers", "pop3_workers"}:
+            if value == "auto":
+                value = os.cpu_count() or 1
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 256:
+                raise ConfigError(f'server.{key} must be "auto" or a number from 1 to 256')
+        elif key in {"watchdog", "stop_grace"}:
+            value = _server_seconds(f"server.{key}", value)
+        else:
+            raise ConfigError(f"unknown key server.{key}")
+        values[key] = value
+    return ServerConfig(**values)
+
+
+def _server_seconds(where: str, value: Any) -> float:
+    text = str(value).strip() if isinstance(value, str) else ""
+    factor = 60.0 if text.endswith("m") else 1.0
+    number = text.removesuffix("m").removesuffix("s")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif number.replace(".", "", 1).isdigit() and number.isascii():
+        seconds = float(number) * factor
+    else:
+        raise ConfigError(f'{where} must be a number of seconds or a duration such as "60s"')
+    if not 0 < seconds <= 86400:
+        raise ConfigError(f"{where} must be more than 0 and at most a day")
+    return seconds
+
+
+_QUOTA_UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_period(where: str, text: str) -> float:
+    """``"1d"``, ``"12h"``, ``"30m"``, ``"45s"``, ``"2w"`` or plain seconds ``"90"``."""
+    value = text.strip().lower()
+    factor = _QUOTA_UNITS.get(value[-1:], 0)
+    number = value[:-1] if factor else value
+    if not factor:
+        factor = 1
+    if not number.isascii() or not number.replace(".", "", 1).isdigit():
+        raise ConfigError(f'{where} must be a duration such as "1d", "12h", "30m" or "0s"')
+    return float(number) * factor
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardingConfig:
+    """[forwarding]: SRS for mail forwarded to other hosts (docs/addressing-delivery.md)."""
+
+    srs: bool = True  # rewrite the envelope sender of remote forwards (SPF)
+    srs_domain: str = ""  # domain of the SRS addresses; "" = hostname
+    srs_max_age_days: int = 21  # a bounce to an older SRS address is refused
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.srs_max_age_days <= 1000:
+            # Two base32 characters hold 1024 days; the age must stay below.
+            raise ConfigError("forwarding.srs_max_age_days must be from 1 to 1000")
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaConfig:
+    """[quota]: what happens when a mailbox is full at delivery."""
+
+    grace: str = "1d"  # over quota: deferred while the message is younger, then bounced
+    warn_percent: int = 90  # a warning to the user past this usage; 0 = never
+
+    def __post_init__(self) -> None:
+        parse_period("quota.grace", self.grace)
+        if self.warn_percent > 100:
+            raise ConfigError("quota.warn_percent must be from 0 to 100")
+
+    @property
+    def grace_seconds(self) -> float:
+        return parse_period("quota.grace", self.grace)
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,6 +384,11 @@ class Config:
     qmtp: QmtpConfig = field(default_factory=QmtpConfig)
     qmqp: QmqpConfig = field(default_factory=QmqpConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    access: tuple[AccessConfig, ...] = ()  # [[access]] rules, in order
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    forwarding: ForwardingConfig = field(default_factory=ForwardingConfig)
+    quota: QuotaConfig = field(default_factory=QuotaConfig)
 
     @property
     def postmaster_address(self) -> str:
@@ -252,6 +415,9 @@ _SECTIONS: Final[dict[str, type]] = {
     "qmtp": QmtpConfig,
     "qmqp": QmqpConfig,
     "log": LogConfig,
+    "metrics": MetricsConfig,
+    "forwarding": ForwardingConfig,
+    "quota": QuotaConfig,
 }
 
 
@@ -376,6 +542,81 @@ def _validate_imap(imap: ImapConfig) -> None:
         raise ConfigError("imap.max_command_size must be at least imap.max_line_length")
 
 
+_ACCESS_SERVICES: Final = frozenset(
+    {"*", "smtp", "submission", "smtps", "pop3", "pop3s", "imap", "imaps", "qmtp", "qmqp"}
+)
+# RFC 5321 §4.5.3.2.1: a client waits 5 minutes for the greeting; a delay
+# must stay well inside that.
+_MAX_GREETING_DELAY: Final = 300.0
+
+
+def _build_access(raw: Any) -> tuple[AccessConfig, ...]:
+    """The ``[[access]]`` tables, in order, each checked in full."""
+    if not isinstance(raw, list) or not all(isinstance(table, dict) for table in raw):
+        raise ConfigError("access must be a list of tables ([[access]])")
+    return tuple(_access_rule(f"access rule {n}", table) for n, table in enumerate(raw, 1))
+
+
+def _access_rule(where: str, table: dict[str, Any]) -> AccessConfig:
+    known = {f.name for f in dataclasses.fields(AccessConfig)}
+    for key in table:
+        if key not in known:
+            raise ConfigError(f"unknown key {key} in {where}")
+    if "network" not in table:
+        raise ConfigError(f"{where}: network is required")
+    values: dict[str, Any] = {}
+    for key in ("network", "services"):
+        if key in table:
+            items = [table[key]] if isinstance(table[key], str) else table[key]
+            if not isinstance(items, list) or not items or not all(
+                    isinstance(v, str) for v in items):
+                raise ConfigError(f"{where}: {key} must be a string or a list of strings")
+            values[key] = tuple(items)
+    for text in values["network"]:
+        try:
+            if text != "*":
+                ipaddress.ip_network(text, strict=False)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: network {exc}") from exc
+    unknown = sorted(set(values.get("services", ())) - _ACCESS_SERVICES)
+    if unknown:
+        raise ConfigError(f"{where}: unknown service {unknown[0]!r}")
+    values["action"] = table.get("action", "allow")
+    if values["action"] not in {"allow", "deny"}:
+        raise ConfigError(f'{where}: action must be "allow" or "deny"')
+    values["relay"] = table.get("relay", False)
+    values["max_connections"] = table.get("max_connections", 0)
+    if not isinstance(values["relay"], bool):
+        raise ConfigError(f"{where}: relay must be true or false")
+    if not isinstance(values["max_connections"], int) or isinstance(
+            values["max_connections"], bool) or values["max_connections"] < 0:
+        raise ConfigError(f"{where}: max_connections must be a non-negative integer")
+    values["greeting_delay"] = _access_delay(where, table.get("greeting_delay", 0.0))
+    rule = AccessConfig(**values)
+    if rule.action == "deny" and (rule.relay or rule.max_connections or rule.greeting_delay):
+        raise ConfigError(f"{where}: a deny rule takes no relay, max_connections or "
+                          "greeting_delay")
+    return rule
+
+
+def _access_delay(where: str, value: Any) -> float:
+    """Seconds as a number (0.5), or a duration string as parse_period reads it ("2s")."""
+    message = (f"{where}: greeting_delay must be a number of seconds or a duration "
+               f'such as "2s", under {_MAX_GREETING_DELAY:.0f} seconds')
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
+        try:
+            seconds = parse_period(f"{where}: greeting_delay", value)
+        except ConfigError as exc:
+            raise ConfigError(message) from exc
+    else:
+        raise ConfigError(message)
+    if not 0 <= seconds < _MAX_GREETING_DELAY:  # NaN fails this too
+        raise ConfigError(message)
+    return seconds
+
+
 def load_config(state_dir: str) -> Config:
     """Read ``state_dir/mailyard.toml`` (defaults if it does not exist)."""
     state_dir = os.path.abspath(state_dir)
@@ -391,6 +632,10 @@ def load_config(state_dir: str) -> Config:
     for key, value in raw.items():
         if key in _SECTIONS:
             top[key] = _build_section(key, _SECTIONS[key], value)
+        elif key == "access":
+            top[key] = _build_access(value)
+        elif key == "server":
+            top[key] = _parse_server(value)
         elif key in {"hostname", "postmaster"}:
             if not isinstance(value, str):
                 raise ConfigError(f"{key} must be a string")

@@ -18,6 +18,7 @@ class ServerNotRunning(ControlError):
 
 
 def control(path: str, command: str, timeout: float = 5.0) -> dict[str, Any]:
+    """Send one command line to the server's control socket; its JSON answer."""
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)

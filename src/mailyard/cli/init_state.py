@@ -8,6 +8,7 @@ from typing import Final
 
 from mailyard import fsio
 from mailyard.config import CONFIG_NAME, load_config
+from mailyard.dispatch.srskey import ensure_secret
 from mailyard.queue.store import Queue
 from mailyard.server.tls import ensure_self_signed
 
@@ -126,6 +127,18 @@ remote = "hold"
 # listen = [":628"]
 # clients = ["192.0.2.0/24"]     # the hosts that may hand mail to this central queue
 
+[forwarding]
+# Mail forwarded to other hosts (aliases, lists, forwards) gets an SRS
+# envelope sender so the receiver's SPF check passes; bounces to those
+# addresses come back here and go on to the original sender.
+# srs = true
+# srs_domain = ""                 # domain of the SRS addresses; "" = hostname
+# srs_max_age_days = 21           # older SRS addresses are refused
+
+[quota]
+# grace = "1d"                    # over quota: deferred this long after arrival, then bounced
+# warn_percent = 90               # warn the user (once a day) past this usage; 0 = never
+
 [log]
 # level = "info"                  # debug, info, warning, error
 # format = "text"                 # text (event key=value) or json
@@ -155,5 +168,6 @@ def init_state(
         hostname=host, default_domain=default_domain, postmaster_line=postmaster_line
     )
     fsio.write_file_atomic(state_dir, CONFIG_NAME, [text.encode()], mode=0o600)
+    ensure_secret(state_dir)  # the SRS key: every delivery process must share one
     ensure_self_signed(load_config(state_dir))
     return True

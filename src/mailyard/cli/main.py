@@ -37,9 +37,16 @@ def cli(ctx: click.Context, state_dir: str) -> None:
 def _register() -> None:
     # Imported here so each command module can import `cli` without a cycle.
     from mailyard.cli import directory_cmds, inject_cmds, queue_cmds, serve_cmds
+    from mailyard.cli import check_cmds, status_cmds
 
-    for module in (directory_cmds, queue_cmds, serve_cmds, inject_cmds):
+    for module in (directory_cmds, queue_cmds, serve_cmds, inject_cmds, status_cmds, check_cmds):
         module.register(cli)
+    __import__("mailyard.cli.import_cmds", fromlist=["register"]).register(cli)
+    __import__("mailyard.cli.alias_cmds", fromlist=["register"]).register(cli)
+    __import__("mailyard.cli.vacation_cmds", fromlist=["register"]).register(cli)
+    from mailyard.cli import ctl_cmds  # mailyard ctl status|reload|stop (server/supervisor.py)
+
+    ctl_cmds.register(cli)
 
 
 def main() -> None:

@@ -15,7 +15,8 @@ from mailyard.config import Config, ConfigError, load_config
 from mailyard.directory.store import Directory
 from mailyard.dispatch.routes import SettingsError
 from mailyard.dispatch.settings import RemoteSettings, settings_from_config
-from mailyard.log import configure, event
+from mailyard.log import event
+from mailyard.observe.recorder import setup_process
 from mailyard.message.address import AddressError, parse_address
 from mailyard.server.tls import TlsError, ensure_self_signed
 
@@ -50,7 +51,8 @@ def init_cmd(ctx: CliContext, hostname: str | None, default_domain: str, postmas
 @click.option("--check", is_flag=True, help="Validate the configuration and exit.")
 @click.pass_obj
 def serve_cmd(ctx: CliContext, check: bool) -> None:
-    """Run the server in the foreground (logs to stderr; SIGTERM/SIGINT stop it)."""
+    """Run the server in the foreground (logs to stderr; SIGTERM/SIGINT stop it,
+    SIGHUP reloads; docs/supervision.md)."""
     config = ctx.config()  # refuses a folder that is not initialised, or a bad config
     remote = _remote_settings(config)
     if check:
@@ -70,8 +72,28 @@ def serve_cmd(ctx: CliContext, check: bool) -> None:
         else:
             click.echo(f"tls: {tls.info.subject}, serial {tls.info.serial:x}, "
                        f"expires {tls.info.not_after:%Y-%m-%d}")
+        from mailyard.server.access import check_access
+
+        for line in check_access(config):
+            click.echo(line)
+        click.echo(_workers_line(config))
         return
     _serve(ctx, announce=False)
+
+
+def _workers_line(config: Config) -> str:
+    """What ``[server]`` will start, and as whom (docs/supervision.md)."""
+    from mailyard.server.privileges import PrivilegeError, plan_identities
+
+    try:
+        run_as = plan_identities(config)
+    except PrivilegeError as exc:
+        raise CliError(f"server.user: {exc}") from exc
+    srv = config.server
+    mailbox = max(srv.imap_workers, srv.pop3_workers)
+    who = f"as {run_as.smtp.name}" if run_as.smtp else "as the invoking user"
+    return (f"workers: smtp, {mailbox} mailbox (imap {srv.imap_workers}, pop3 "
+            f"{srv.pop3_workers}), delivery; {who}")
 
 
 @click.command("demo")
@@ -175,14 +197,16 @@ def _remote_settings(config: Config) -> RemoteSettings:
 
 
 def _serve(ctx: CliContext, *, announce: bool) -> None:
-    from mailyard.server.app import run_server
+    from mailyard.server.privileges import PrivilegeError
+    from mailyard.server.supervisor import StartError, run_server
 
     try:
         config = load_config(ctx.state_dir)
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}") from exc
     _remote_settings(config)  # a bad route must stop the start, not loop the worker
-    configure(config.log.level, config.log.format)
+    # The supervisor's logs, and its metrics folder started afresh before any worker runs.
+    setup_process(config, "supervisor")
     event("starting", state=ctx.state_dir, hostname=config.hostname, pid=os.getpid())
 
     def on_ready(bound: dict[str, list[str]]) -> None:
@@ -194,6 +218,10 @@ def _serve(ctx: CliContext, *, announce: bool) -> None:
         run_server(config, on_ready)
     except TlsError as exc:
         raise CliError(f"cannot start: tls: {exc}") from exc
+    except PrivilegeError as exc:
+        raise CliError(f"cannot start: server.user: {exc}") from exc
+    except StartError as exc:
+        raise CliError(f"cannot start: {exc}") from exc
     except OSError as exc:
         raise CliError(f"cannot start: {exc.strerror or exc}") from exc
 

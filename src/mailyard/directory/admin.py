@@ -1,14 +1,17 @@
 """Checked directory operations: who may change what, and the Maildirs that go with it.
 
-VMailMgr's rule: an owner manages only its own domains and their mailboxes;
-whoever can read the state folder is the site administrator and manages
-everything, including owners and the list of hosted domains (adding a
-domain changes where the site accepts mail, so owners cannot). Each
-operation takes an ``actor``; the CLI authenticates an owner before it
-builds an ``OwnerActor``.
+VMailMgr's rule: an owner manages only its own domains and their mailboxes,
+aliases and settings; whoever can read the state folder is the site
+administrator and manages everything, including owners and the list of
+hosted domains (adding a domain changes where the site accepts mail, so
+owners cannot); a user, authenticated with its mailbox password, changes
+only its own password, forwards and vacation message. Each operation takes
+an ``actor`` (see ``access``); the CLI authenticates an owner or a user
+before it builds an ``OwnerActor`` or a ``UserActor``.
 
-For an owner, a domain it does not manage is refused the same way whether
-or not it exists, so owners cannot probe each other's domains.
+This module holds owners, domains and mailboxes; aliases are in
+``admin_aliases``, settings and vacations in ``admin_settings``, and all
+are importable from here.
 """
 
 from __future__ import annotations
@@ -16,10 +19,34 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from dataclasses import dataclass
-from typing import Final, TypeAlias
 
 from mailyard import fsio
+from mailyard.directory.access import (
+    SITE_ADMIN,
+    Actor,
+    OwnerActor,
+    SiteAdmin,
+    UserActor,
+    checked_address,
+    require_admin,
+    require_domain,
+    require_mailbox,
+    require_manager,
+)
+from mailyard.directory.admin_aliases import (
+    add_alias,
+    get_alias,
+    list_aliases,
+    remove_alias,
+    update_alias,
+)
+from mailyard.directory.admin_settings import (
+    clear_vacation,
+    get_vacation,
+    set_domain_settings,
+    set_user_settings,
+    set_vacation,
+)
 from mailyard.directory.errors import (
     AlreadyExists,
     DirectoryError,
@@ -39,7 +66,7 @@ from mailyard.directory.model import (
 from mailyard.directory.store import Directory
 from mailyard.maildir.errors import StoreError
 from mailyard.maildir.mailstore import create_default_folders
-from mailyard.message.address import Address, AddressError, validate_localpart
+from mailyard.message.address import Address
 
 __all__ = [
     "SITE_ADMIN",
@@ -52,63 +79,33 @@ __all__ = [
     "PermissionDenied",
     "SiteAdmin",
     "StorageError",
+    "UserActor",
+    "add_alias",
     "add_domain",
     "add_owner",
+    "clear_vacation",
     "create_user",
+    "get_alias",
     "get_domain",
     "get_user",
+    "get_vacation",
+    "list_aliases",
     "list_domains",
     "list_owners",
     "list_users",
+    "remove_alias",
     "remove_domain",
     "remove_owner",
     "remove_user",
     "set_domain_owner",
+    "set_domain_settings",
     "set_owner_password",
     "set_user_enabled",
     "set_user_password",
+    "set_user_settings",
+    "set_vacation",
+    "update_alias",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class SiteAdmin:
-    """The site administrator: anyone who can read the state folder."""
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerActor:
-    """An authenticated domain owner."""
-
-    name: str
-
-
-Actor: TypeAlias = SiteAdmin | OwnerActor
-SITE_ADMIN: Final = SiteAdmin()
-
-
-def _require_admin(actor: Actor, action: str) -> None:
-    if isinstance(actor, OwnerActor):
-        raise PermissionDenied(f"only the site administrator may {action}")
-
-
-def _require_domain(directory: Directory, actor: Actor, name: str) -> Domain:
-    """The domain, if ``actor`` may manage it (see module doc for the refusal rule)."""
-    canonical = hosted_domain(name)
-    domain = directory.get_domain(canonical)
-    if isinstance(actor, OwnerActor):
-        if domain is None or domain.owner != actor.name:
-            raise PermissionDenied(f"owner {actor.name} does not manage domain {canonical}")
-    elif domain is None:
-        raise NotFound(f"no such domain {canonical}")
-    return domain
-
-
-def _checked_address(address: Address) -> Address:
-    try:
-        validate_localpart(address.local, utf8=True)
-    except AddressError as exc:
-        raise InvalidInput(f"invalid address {address}: {exc}") from exc
-    return Address(address.local, hosted_domain(address.domain))
 
 
 def _maildir_path(mail_root: str, maildir: str) -> str:
@@ -141,24 +138,24 @@ def _delete_maildir(mail_root: str, maildir: str) -> None:
 def add_owner(
     directory: Directory, name: str, password_hash: str, *, actor: Actor = SITE_ADMIN
 ) -> Owner:
-    _require_admin(actor, "add owners")
+    require_admin(actor, "add owners")
     return directory.add_owner(canonical_owner_name(name), password_hash)
 
 
 def remove_owner(directory: Directory, name: str, *, actor: Actor = SITE_ADMIN) -> None:
-    _require_admin(actor, "remove owners")
+    require_admin(actor, "remove owners")
     directory.remove_owner(name)
 
 
 def set_owner_password(
     directory: Directory, name: str, password_hash: str, *, actor: Actor = SITE_ADMIN
 ) -> None:
-    _require_admin(actor, "change owner passwords")
+    require_admin(actor, "change owner passwords")
     directory.set_owner_password(name, password_hash)
 
 
 def list_owners(directory: Directory, *, actor: Actor = SITE_ADMIN) -> list[Owner]:
-    _require_admin(actor, "list owners")
+    require_admin(actor, "list owners")
     return directory.list_owners()
 
 
@@ -168,14 +165,14 @@ def list_owners(directory: Directory, *, actor: Actor = SITE_ADMIN) -> list[Owne
 def add_domain(
     directory: Directory, name: str, *, owner: str | None = None, actor: Actor = SITE_ADMIN
 ) -> Domain:
-    _require_admin(actor, "add domains")
+    require_admin(actor, "add domains")
     return directory.add_domain(name, owner)
 
 
 def set_domain_owner(
     directory: Directory, name: str, owner: str | None, *, actor: Actor = SITE_ADMIN
 ) -> Domain:
-    _require_admin(actor, "change a domain's owner")
+    require_admin(actor, "change a domain's owner")
     return directory.set_domain_owner(name, owner)
 
 
@@ -193,7 +190,7 @@ def remove_domain(
     With ``force`` its mailboxes go too and, unless ``keep_mail``, their
     Maildirs. Returns the mailboxes removed.
     """
-    _require_admin(actor, "remove domains")
+    require_admin(actor, "remove domains")
     canonical = hosted_domain(name)
     removed = directory.remove_domain(canonical, force=force)
     if not keep_mail:
@@ -207,13 +204,14 @@ def remove_domain(
 
 
 def list_domains(directory: Directory, *, actor: Actor = SITE_ADMIN) -> list[Domain]:
+    require_manager(actor)
     if isinstance(actor, OwnerActor):
         return directory.list_domains(owner=actor.name)
     return directory.list_domains()
 
 
 def get_domain(directory: Directory, name: str, *, actor: Actor = SITE_ADMIN) -> Domain:
-    return _require_domain(directory, actor, name)
+    return require_domain(directory, actor, name)
 
 
 # -- users -----------------------------------------------------------------------
@@ -233,12 +231,21 @@ def create_user(
     address always has somewhere to go. A Maildir left by an earlier
     ``remove --keep-mail`` of the same address is reused, old mail and all.
     """
-    address = _checked_address(address)
+    address = checked_address(address)
     if not password_hash:
         raise InvalidInput("a mailbox needs a password hash")
-    _require_domain(directory, actor, address.domain)
+    domain = require_domain(directory, actor, address.domain)
+    # Checked again by the store in its transaction; checked here too so a
+    # refused address does not leave a Maildir behind.
+    if domain.settings.alias_of is not None:
+        raise InvalidInput(
+            f"domain {domain.name} is an alias of {domain.settings.alias_of}; "
+            "add the mailbox there instead"
+        )
     if directory.get_mailbox(address) is not None:
         raise AlreadyExists(f"mailbox {address} already exists")
+    if directory.get_alias(address) is not None:
+        raise AlreadyExists(f"{address} is an alias; a mailbox cannot take its address")
     maildir = maildir_for(address)
     try:
         # INBOX plus Drafts, Sent, Trash, Junk and Archive (RFC 6154), as
@@ -260,8 +267,8 @@ def remove_user(
     actor: Actor = SITE_ADMIN,
 ) -> Mailbox:
     """Remove a mailbox's entry, then (unless ``keep_mail``) its Maildir tree."""
-    address = _checked_address(address)
-    _require_domain(directory, actor, address.domain)
+    address = checked_address(address)
+    require_domain(directory, actor, address.domain)
     # The entry goes first: from then on no new mail is routed to the Maildir.
     mailbox = directory.remove_mailbox(address)
     if not keep_mail:
@@ -272,24 +279,26 @@ def remove_user(
 def set_user_password(
     directory: Directory, address: Address, password_hash: str, *, actor: Actor = SITE_ADMIN
 ) -> None:
-    address = _checked_address(address)
+    """Set a mailbox's password hash (a user: its own)."""
+    address = checked_address(address)
     if not password_hash:
         raise InvalidInput("a mailbox needs a password hash")
-    _require_domain(directory, actor, address.domain)
+    require_mailbox(directory, actor, address)
     directory.set_password(address, password_hash)
 
 
 def set_user_enabled(
     directory: Directory, address: Address, enabled: bool, *, actor: Actor = SITE_ADMIN
 ) -> None:
-    address = _checked_address(address)
-    _require_domain(directory, actor, address.domain)
+    address = checked_address(address)
+    require_domain(directory, actor, address.domain)
     directory.set_enabled(address, enabled)
 
 
 def get_user(directory: Directory, address: Address, *, actor: Actor = SITE_ADMIN) -> Mailbox:
-    address = _checked_address(address)
-    _require_domain(directory, actor, address.domain)
+    """One mailbox (a user: its own)."""
+    address = checked_address(address)
+    require_mailbox(directory, actor, address)
     mailbox = directory.get_mailbox(address)
     if mailbox is None:
         raise NotFound(f"no such mailbox {address}")
@@ -300,8 +309,9 @@ def list_users(
     directory: Directory, domain: str | None = None, *, actor: Actor = SITE_ADMIN
 ) -> list[Mailbox]:
     """Mailboxes of one domain, or of every domain the actor manages."""
+    require_manager(actor)
     if domain is not None:
-        return directory.list_mailboxes(_require_domain(directory, actor, domain).name)
+        return directory.list_mailboxes(require_domain(directory, actor, domain).name)
     if isinstance(actor, OwnerActor):
         return [
             mailbox

@@ -1,4 +1,5 @@
-"""The directory's SQLite store: every SQL statement of the package lives here.
+"""The directory's SQLite store: every SQL statement of the package lives here
+and in its parts ``store_base``, ``store_aliases`` and ``store_settings``.
 
 One database file in the state folder (DESIGN §5), opened in WAL mode so
 readers never wait for a writer, with foreign keys on and a busy timeout so
@@ -6,7 +7,8 @@ the CLI (another process) can write while the server runs. A PostgreSQL
 backend will later offer the same methods.
 
 Threads: one connection shared by the event loop thread (``snapshot()`` at
-RCPT time) and worker threads (logins, deliveries), serialised by a lock.
+RCPT time) and worker threads (logins, deliveries), serialised by a lock
+(``store_base.Transactions``).
 
 Snapshots: ``snapshot()`` returns the same immutable ``Snapshot`` object
 until the database changes. Commits by other connections are seen through
@@ -26,10 +28,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Final
 
 from mailyard import fsio
@@ -37,11 +36,29 @@ from mailyard.directory.errors import AlreadyExists, InvalidInput, NotFound, Sto
 from mailyard.directory.model import (
     Domain,
     Mailbox,
-    Owner,
     Snapshot,
     canonical_owner_name,
     hosted_domain,
 )
+from mailyard.directory.store_aliases import AliasStore, has_alias, require_address_domain
+from mailyard.directory.store_base import (
+    SELECT_ALIASES,
+    SELECT_DOMAINS,
+    SELECT_MAILBOXES,
+    SELECT_VACATIONS,
+    alias_row,
+    domain_row,
+    exists,
+    has_domain,
+    has_mailbox,
+    has_owner,
+    mailbox_row,
+    select_domain,
+    select_mailbox,
+    vacation_row,
+)
+from mailyard.directory.store_owners import OwnerStore
+from mailyard.directory.store_settings import SettingsStore, aliased_by
 from mailyard.message.address import Address
 
 __all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "Directory", "Snapshot"]
@@ -77,26 +94,66 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             PRIMARY KEY (domain, local_key)
         )""",
     ),
+    # 2: domain and mailbox settings (VMailMgr's vpwentry), aliases, vacations.
+    (
+        # A domain alias points to a hosted domain, which cannot go while it is pointed to.
+        "ALTER TABLE domains ADD COLUMN alias_of TEXT REFERENCES domains(name) ON DELETE RESTRICT",
+        # Address lists are stored one per line (store_base module doc).
+        "ALTER TABLE domains ADD COLUMN catch_all TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE domains ADD COLUMN extension_chars TEXT NOT NULL DEFAULT '+'",
+        "ALTER TABLE domains ADD COLUMN quota_bytes INTEGER",
+        "ALTER TABLE domains ADD COLUMN quota_messages INTEGER",
+        "ALTER TABLE domains ADD COLUMN total_quota_bytes INTEGER",
+        "ALTER TABLE domains ADD COLUMN max_message_size INTEGER",
+        "CREATE INDEX domains_alias_of ON domains(alias_of)",
+        "ALTER TABLE mailboxes ADD COLUMN receive INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE mailboxes ADD COLUMN expires REAL",
+        "ALTER TABLE mailboxes ADD COLUMN display_name TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE mailboxes ADD COLUMN quota_bytes INTEGER",
+        "ALTER TABLE mailboxes ADD COLUMN quota_messages INTEGER",
+        "ALTER TABLE mailboxes ADD COLUMN max_message_size INTEGER",
+        "ALTER TABLE mailboxes ADD COLUMN forwards TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE mailboxes ADD COLUMN keep_copy INTEGER NOT NULL DEFAULT 1",
+        # owner set = a mailing list (list-owner rewriting).
+        """CREATE TABLE aliases (
+            domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE,
+            local_key TEXT NOT NULL,
+            local TEXT NOT NULL,
+            targets TEXT NOT NULL,
+            owner TEXT,
+            created REAL NOT NULL,
+            PRIMARY KEY (domain, local_key)
+        )""",
+        # A vacation and its reply record belong to a mailbox and go with it
+        # (and, through the mailbox, with its domain).
+        """CREATE TABLE vacations (
+            domain TEXT NOT NULL,
+            local_key TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            body TEXT NOT NULL,
+            start_at REAL,
+            end_at REAL,
+            interval_days INTEGER NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1,
+            PRIMARY KEY (domain, local_key),
+            FOREIGN KEY (domain, local_key) REFERENCES mailboxes(domain, local_key)
+                ON DELETE CASCADE
+        )""",
+        """CREATE TABLE vacation_replies (
+            domain TEXT NOT NULL,
+            local_key TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            sent REAL NOT NULL,
+            PRIMARY KEY (domain, local_key, sender),
+            FOREIGN KEY (domain, local_key) REFERENCES mailboxes(domain, local_key)
+                ON DELETE CASCADE
+        )""",
+        "CREATE INDEX vacation_replies_sent ON vacation_replies(domain, local_key, sent)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
-# Every query selecting mailboxes returns these columns, in this order, for _mailbox().
-_SELECT_MAILBOXES: Final = (
-    "SELECT domain, local, maildir, enabled, password_hash, created FROM mailboxes"
-)
-_SELECT_MAILBOX: Final = (
-    "SELECT domain, local, maildir, enabled, password_hash, created FROM mailboxes "
-    "WHERE domain = ? AND local_key = ?"
-)
-_SELECT_DOMAIN_MAILBOXES: Final = (
-    "SELECT domain, local, maildir, enabled, password_hash, created FROM mailboxes "
-    "WHERE domain = ? ORDER BY local_key"
-)
-
-
-def _mailbox(row: tuple[str, str, str, int, str, float]) -> Mailbox:
-    domain, local, maildir, enabled, password_hash, created = row
-    return Mailbox(Address(local, domain), maildir, bool(enabled), password_hash, created)
+_SELECT_DOMAIN_MAILBOXES: Final = SELECT_MAILBOXES + " WHERE domain = ? ORDER BY local_key"
 
 
 def _create_private(path: str) -> None:
@@ -115,17 +172,15 @@ def _create_private(path: str) -> None:
     fsio.fsync_dir(directory)
 
 
-class Directory:
-    """Domains, owners and mailboxes in one SQLite database (see module doc)."""
+class Directory(OwnerStore, AliasStore, SettingsStore):
+    """Owners, domains, mailboxes, aliases and vacations in one SQLite database (module doc)."""
 
     def __init__(self, conn: sqlite3.Connection, path: str, refresh_interval: float) -> None:
-        self._conn = conn
+        super().__init__(conn)
         self.path = path
         self._refresh_interval = refresh_interval
         self._checked_at = -refresh_interval - 1.0
         self._checked_writes = -1
-        self._lock = threading.RLock()
-        self._writes = 0
         self._snapshot_key: tuple[int, int] | None = None
         self._snapshot = Snapshot.build((), ())
 
@@ -168,41 +223,6 @@ class Directory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- plumbing --------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.Error as exc:
-                raise StorageError(f"directory database: {exc}") from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; IMMEDIATE so checks and changes see the same data."""
-        with self._lock:
-            conn = self._conn
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StorageError(f"directory database: {exc}") from exc
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.IntegrityError):
-                    raise InvalidInput(f"refused by the database: {exc}") from exc
-                if isinstance(exc, sqlite3.Error):
-                    raise StorageError(f"directory database: {exc}") from exc
-                raise
-            finally:
-                # Counted even after a rollback: a needless rebuild is cheap,
-                # a missed one would serve stale data.
-                self._writes += 1
-
     def schema_version(self) -> int:
         with self._read() as conn:
             return _current_version(conn)
@@ -240,78 +260,16 @@ class Directory:
 
     def _build_snapshot(self) -> Snapshot:
         conn = self._conn
-        # One read transaction: domains and mailboxes from the same commit.
+        # One read transaction: everything from the same commit.
         conn.execute("BEGIN")
         try:
-            domains = [
-                Domain(name, owner, created)
-                for name, owner, created in conn.execute("SELECT name, owner, created FROM domains")
-            ]
-            mailboxes = [_mailbox(row) for row in conn.execute(_SELECT_MAILBOXES)]
+            domains = [domain_row(row) for row in conn.execute(SELECT_DOMAINS)]
+            mailboxes = [mailbox_row(row) for row in conn.execute(SELECT_MAILBOXES)]
+            aliases = [alias_row(row) for row in conn.execute(SELECT_ALIASES)]
+            vacations = [vacation_row(row) for row in conn.execute(SELECT_VACATIONS)]
         finally:
             conn.execute("COMMIT")
-        return Snapshot.build(domains, mailboxes)
-
-    # -- owners ----------------------------------------------------------------
-
-    def add_owner(self, name: str, password_hash: str) -> Owner:
-        owner = Owner(canonical_owner_name(name), password_hash, time.time())
-        with self._write() as conn:
-            if _has_owner(conn, owner.name):
-                raise AlreadyExists(f"owner {owner.name} already exists")
-            conn.execute(
-                "INSERT INTO owners (name, password_hash, created) VALUES (?, ?, ?)",
-                (owner.name, owner.password_hash, owner.created),
-            )
-        return owner
-
-    def get_owner(self, name: str) -> Owner | None:
-        with self._read() as conn:
-            row = conn.execute(
-                "SELECT name, password_hash, created FROM owners WHERE name = ?",
-                (name.strip().lower(),),
-            ).fetchone()
-        return None if row is None else Owner(*row)
-
-    def list_owners(self) -> list[Owner]:
-        with self._read() as conn:
-            rows = conn.execute(
-                "SELECT name, password_hash, created FROM owners ORDER BY name"
-            ).fetchall()
-        return [Owner(*row) for row in rows]
-
-    def remove_owner(self, name: str) -> None:
-        key = canonical_owner_name(name)
-        with self._write() as conn:
-            if not _has_owner(conn, key):
-                raise NotFound(f"no such owner {key}")
-            (count,) = conn.execute(
-                "SELECT count(*) FROM domains WHERE owner = ?", (key,)
-            ).fetchone()
-            if count:
-                raise InvalidInput(
-                    f"owner {key} still owns {count} domain(s); remove them or give them "
-                    "to another owner first"
-                )
-            conn.execute("DELETE FROM owners WHERE name = ?", (key,))
-
-    def set_owner_password(self, name: str, password_hash: str) -> None:
-        key = canonical_owner_name(name)
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE owners SET password_hash = ? WHERE name = ?", (password_hash, key)
-            )
-            if cur.rowcount == 0:
-                raise NotFound(f"no such owner {key}")
-
-    def upgrade_owner_password(self, name: str, old_hash: str, new_hash: str) -> bool:
-        """Replace ``old_hash`` by ``new_hash`` unless it changed meanwhile."""
-        with self._write() as conn:
-            cur = conn.execute(
-                "UPDATE owners SET password_hash = ? WHERE name = ? AND password_hash = ?",
-                (new_hash, name, old_hash),
-            )
-            return cur.rowcount == 1
+        return Snapshot.build(domains, mailboxes, aliases, vacations)
 
     # -- domains ---------------------------------------------------------------
 
@@ -320,9 +278,9 @@ class Directory:
             hosted_domain(name), None if owner is None else canonical_owner_name(owner), time.time()
         )
         with self._write() as conn:
-            if _has_domain(conn, domain.name):
+            if has_domain(conn, domain.name):
                 raise AlreadyExists(f"domain {domain.name} already exists")
-            if domain.owner is not None and not _has_owner(conn, domain.owner):
+            if domain.owner is not None and not has_owner(conn, domain.owner):
                 raise NotFound(f"no such owner {domain.owner}")
             conn.execute(
                 "INSERT INTO domains (name, owner, created) VALUES (?, ?, ?)",
@@ -332,52 +290,57 @@ class Directory:
 
     def get_domain(self, name: str) -> Domain | None:
         with self._read() as conn:
-            row = conn.execute(
-                "SELECT name, owner, created FROM domains WHERE name = ?", (hosted_domain(name),)
-            ).fetchone()
-        return None if row is None else Domain(*row)
+            return select_domain(conn, hosted_domain(name))
 
     def list_domains(self, owner: str | None = None) -> list[Domain]:
         with self._read() as conn:
             if owner is None:
-                rows = conn.execute(
-                    "SELECT name, owner, created FROM domains ORDER BY name"
-                ).fetchall()
+                rows = conn.execute(SELECT_DOMAINS + " ORDER BY name").fetchall()
             else:
                 rows = conn.execute(
-                    "SELECT name, owner, created FROM domains WHERE owner = ? ORDER BY name",
-                    (owner.strip().lower(),),
+                    SELECT_DOMAINS + " WHERE owner = ? ORDER BY name", (owner.strip().lower(),)
                 ).fetchall()
-        return [Domain(*row) for row in rows]
+        return [domain_row(row) for row in rows]
 
     def set_domain_owner(self, name: str, owner: str | None) -> Domain:
         key = hosted_domain(name)
         owner_key = None if owner is None else canonical_owner_name(owner)
         with self._write() as conn:
-            if owner_key is not None and not _has_owner(conn, owner_key):
+            if owner_key is not None and not has_owner(conn, owner_key):
                 raise NotFound(f"no such owner {owner_key}")
             cur = conn.execute("UPDATE domains SET owner = ? WHERE name = ?", (owner_key, key))
             if cur.rowcount == 0:
                 raise NotFound(f"no such domain {key}")
-            row = conn.execute(
-                "SELECT name, owner, created FROM domains WHERE name = ?", (key,)
-            ).fetchone()
-        return Domain(*row)
+            domain = select_domain(conn, key)
+        assert domain is not None  # updated just above, in the same transaction
+        return domain
 
     def remove_domain(self, name: str, *, force: bool = False) -> list[Mailbox]:
         """Remove a domain; with ``force`` its mailboxes too (returned, for their Maildirs).
 
         The emptiness check and the delete share one transaction, so a
         mailbox added meanwhile by another process is never removed unseen.
+        Its aliases, vacations and reply records go with it; a domain that
+        other domains alias stays until they are changed or removed.
         """
         key = hosted_domain(name)
         with self._write() as conn:
-            if not _has_domain(conn, key):
+            if not has_domain(conn, key):
                 raise NotFound(f"no such domain {key}")
-            removed = [_mailbox(row) for row in conn.execute(_SELECT_DOMAIN_MAILBOXES, (key,))]
-            if removed and not force:
+            others = aliased_by(conn, key)
+            if others:
                 raise InvalidInput(
-                    f"domain {key} still has {len(removed)} mailbox(es); "
+                    f"domain {key} is the target of domain alias(es) {', '.join(others)}; "
+                    "remove them or make them ordinary domains first"
+                )
+            removed = [mailbox_row(row) for row in conn.execute(_SELECT_DOMAIN_MAILBOXES, (key,))]
+            (aliases,) = conn.execute(
+                "SELECT count(*) FROM aliases WHERE domain = ?", (key,)
+            ).fetchone()
+            if (removed or aliases) and not force:
+                also = f" and {aliases} alias(es)" if aliases else ""
+                raise InvalidInput(
+                    f"domain {key} still has {len(removed)} mailbox(es){also}; "
                     "remove them first, or force the removal to take them along"
                 )
             conn.execute("DELETE FROM mailboxes WHERE domain = ?", (key,))
@@ -387,19 +350,20 @@ class Directory:
     # -- mailboxes -------------------------------------------------------------
 
     def add_mailbox(self, address: Address, maildir: str, password_hash: str) -> Mailbox:
+        """Insert a mailbox with default settings (see ``save_mailbox_settings``).
+
+        AlreadyExists if a mailbox or an alias has the address, or another
+        mailbox the Maildir; InvalidInput in a domain alias.
+        """
         mailbox = Mailbox(address, maildir, True, password_hash, time.time())
         local_key, domain = address.key
         with self._write() as conn:
-            if not _has_domain(conn, domain):
-                raise NotFound(f"no such domain {domain}")
-            if _exists(
-                conn,
-                "SELECT 1 FROM mailboxes WHERE domain = ? AND local_key = ?",
-                domain,
-                local_key,
-            ):
+            require_address_domain(conn, domain, "mailbox")
+            if has_mailbox(conn, domain, local_key):
                 raise AlreadyExists(f"mailbox {address} already exists")
-            if _exists(conn, "SELECT 1 FROM mailboxes WHERE maildir = ?", maildir):
+            if has_alias(conn, domain, local_key):
+                raise AlreadyExists(f"{address} is an alias; a mailbox cannot take its address")
+            if exists(conn, "SELECT 1 FROM mailboxes WHERE maildir = ?", maildir):
                 raise AlreadyExists(f"maildir {maildir} is used by another mailbox")
             conn.execute(
                 "INSERT INTO mailboxes (local_key, domain, local, maildir, enabled, "
@@ -411,31 +375,30 @@ class Directory:
     def get_mailbox(self, address: Address) -> Mailbox | None:
         local_key, domain = address.key
         with self._read() as conn:
-            row = conn.execute(_SELECT_MAILBOX, (domain, local_key)).fetchone()
-        return None if row is None else _mailbox(row)
+            return select_mailbox(conn, domain, local_key)
 
     def list_mailboxes(self, domain: str | None = None) -> list[Mailbox]:
         with self._read() as conn:
             if domain is None:
-                rows = conn.execute(
-                    "SELECT domain, local, maildir, enabled, password_hash, created "
-                    "FROM mailboxes ORDER BY domain, local_key"
-                ).fetchall()
+                rows = conn.execute(SELECT_MAILBOXES + " ORDER BY domain, local_key").fetchall()
             else:
                 rows = conn.execute(_SELECT_DOMAIN_MAILBOXES, (hosted_domain(domain),)).fetchall()
-        return [_mailbox(row) for row in rows]
+        return [mailbox_row(row) for row in rows]
 
     def remove_mailbox(self, address: Address) -> Mailbox:
-        """Delete the entry (not the Maildir: see admin.remove_user); return what it was."""
+        """Delete the entry (not the Maildir: see admin.remove_user); return what it was.
+
+        Its vacation and reply record go with it (ON DELETE CASCADE).
+        """
         local_key, domain = address.key
         with self._write() as conn:
-            row = conn.execute(_SELECT_MAILBOX, (domain, local_key)).fetchone()
-            if row is None:
+            mailbox = select_mailbox(conn, domain, local_key)
+            if mailbox is None:
                 raise NotFound(f"no such mailbox {address}")
             conn.execute(
                 "DELETE FROM mailboxes WHERE domain = ? AND local_key = ?", (domain, local_key)
             )
-        return _mailbox(row)
+        return mailbox
 
     def set_password(self, address: Address, password_hash: str) -> None:
         local_key, domain = address.key
@@ -467,18 +430,6 @@ class Directory:
                 (new_hash, domain, local_key, old_hash),
             )
             return cur.rowcount == 1
-
-
-def _exists(conn: sqlite3.Connection, sql: str, *params: object) -> bool:
-    return conn.execute(sql, params).fetchone() is not None
-
-
-def _has_owner(conn: sqlite3.Connection, name: str) -> bool:
-    return _exists(conn, "SELECT 1 FROM owners WHERE name = ?", name)
-
-
-def _has_domain(conn: sqlite3.Connection, name: str) -> bool:
-    return _exists(conn, "SELECT 1 FROM domains WHERE name = ?", name)
 
 
 def _current_version(conn: sqlite3.Connection) -> int:

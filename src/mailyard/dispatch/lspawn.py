@@ -44,7 +44,8 @@ from mailyard.config import load_config
 from mailyard.directory.store import Directory
 from mailyard.dispatch.process import MessageProcessor, Verdict
 from mailyard.dispatch.settings import RemoteMode, settings_from_config
-from mailyard.log import configure, event
+from mailyard.log import event
+from mailyard.observe.recorder import setup_process
 from mailyard.queue.ids import is_id
 from mailyard.queue.store import Queue
 
@@ -190,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     # (a closed terminal) it must not kill the delivery side.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     config = load_config(args.state)
-    configure(config.log.level, config.log.format)
+    setup_process(config, "lspawn")  # logs as [log] says; metrics (observe/recorder.py)
     syncer = fsio.DirSyncer()
     directory = Directory.open(config.path("directory.sqlite"))
     queue = Queue(config.path("queue"), syncer=syncer)

@@ -4,9 +4,10 @@ A pass has up to two stages, one per channel, run one after the other so
 that only one writer touches a message's state at a time:
 
 * ``process(qid, now)``, the local stage (in a lspawn child): load the
-  message, route each pending recipient (local mailbox, unknown, remote),
-  deliver the local ones, and hand back the remote ones (``Verdict.remote``)
-  — or, while remote delivery is held, mark them held;
+  message, route each pending recipient (dispatch/recipients.py: mailbox,
+  forward, SRS bounce, refused, unknown, remote), deliver the local ones,
+  queue the forwarded copies, and hand back the remote ones
+  (``Verdict.remote``) — or, while remote delivery is held, mark them held;
 * ``finish_remote(message, results, now)``, after the worker's remote
   delivery (channel.py): record what the remote hosts said.
 
@@ -24,15 +25,16 @@ between repeats work (at-least-once), it never drops it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final
+from typing import Final
 
 from mailyard import fsio
 from mailyard.config import Config
-from mailyard.directory.resolve import LocalMailbox, NotLocal, UnknownLocal, resolve
 from mailyard.directory.store import Directory
-from mailyard.dispatch.local import deliver_to_mailbox
+from mailyard.dispatch.forward import Forwarder, SrsSettings
+from mailyard.dispatch.local import LocalDelivery
 from mailyard.dispatch.notify import (
     HEADER_PEEK,
     KIND_BOUNCE,
@@ -40,10 +42,12 @@ from mailyard.dispatch.notify import (
     KIND_KEY,
     Notifier,
 )
+from mailyard.dispatch.recipients import RecipientRouter
 from mailyard.dispatch.result import Delivered, DeliveryResult, PermFail, TempFail
 from mailyard.dispatch.settings import RemoteMode, RemoteSettings, settings_from_config
+from mailyard.dispatch.srskey import ensure_secret
+from mailyard.dispatch.vacation import Vacationer
 from mailyard.log import event
-from mailyard.message.address import AddressError, parse_address
 from mailyard.message.dsn import FailedRecipient
 from mailyard.message.headers import read_header_block
 from mailyard.queue import schedule
@@ -78,7 +82,7 @@ class Verdict:
 
     finished: bool
     next_attempt: float | None = None
-    injected: tuple[str, ...] = ()  # bounces and warnings queued during this pass
+    injected: tuple[str, ...] = ()  # bounces, warnings, forwards, replies queued in this pass
     remote: tuple[int, ...] = ()  # recipient indices for the remote channel
 
 
@@ -91,6 +95,7 @@ class _Pass:
     temporary: bool = False
     held: bool = False  # recipients stay pending without a retry time
     remote: list[int] = field(default_factory=list)
+    injected: list[str] = field(default_factory=list)  # forwards and vacation replies
 
 
 @dataclass
@@ -106,6 +111,18 @@ class MessageProcessor:
     syncer: fsio.DirSyncer | None = None
     retry_skip_remote: int = 20
     delay_warning: float = 0.0  # seconds; 0 = never warn
+    srs: SrsSettings | None = None  # None: no SRS rewriting or reversal
+    quota_grace: float = 86400.0  # [quota] grace
+    quota_warn_percent: int = 90  # [quota] warn_percent
+    _router: RecipientRouter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        local = LocalDelivery(self.mail_root, self.hostname, self.syncer,
+                              grace=self.quota_grace, warn_percent=self.quota_warn_percent)
+        self._router = RecipientRouter(
+            self.queue, local, Forwarder(self.queue, self.hostname, self.srs),
+            Vacationer(self.queue, self.directory, self.hostname),
+        )
 
     @classmethod
     def from_config(
@@ -113,6 +130,13 @@ class MessageProcessor:
         syncer: fsio.DirSyncer | None = None, remote: RemoteSettings | None = None,
     ) -> MessageProcessor:
         remote = remote or settings_from_config(config)
+        forwarding = config.forwarding
+        state_dir = config.state_dir
+        srs = SrsSettings(
+            enabled=forwarding.srs, domain=forwarding.srs_domain or config.hostname,
+            max_age_days=forwarding.srs_max_age_days,
+            load_secret=lambda: ensure_secret(state_dir),
+        )
         return cls(
             queue=queue,
             directory=directory,
@@ -125,6 +149,9 @@ class MessageProcessor:
             syncer=syncer,
             retry_skip_remote=remote.retry_skip,
             delay_warning=remote.delay_warning,
+            srs=srs,
+            quota_grace=config.quota.grace_seconds,
+            quota_warn_percent=config.quota.warn_percent,
         )
 
     @property
@@ -163,7 +190,7 @@ class MessageProcessor:
         for index in sorted(results):
             address = message.envelope.recipients[index]
             result = self._expire(results[index], expired)
-            self._log_attempt(message.id, address, result)
+            self._log_attempt(message.id, address, result, message.envelope.birth)
             self._note(work, index, address, result)
         work.held = any(s.state is RecipientState.PENDING and s.index not in results
                         for s in message.statuses)
@@ -173,7 +200,7 @@ class MessageProcessor:
 
     def _conclude(self, message: QueuedMessage, work: _Pass, now: float, skip: int) -> Verdict:
         qid = message.id
-        injected = self._warn_if_due(message, work, now)
+        injected = tuple(work.injected) + self._warn_if_due(message, work, now)
         outcomes = work.outcomes
         if work.failed and outcomes:
             # Checkpoint this pass's deliveries before queueing the bounce: if
@@ -222,18 +249,25 @@ class MessageProcessor:
         # mail for a mailbox created a moment ago.
         snapshot = self.directory.snapshot(wait=True)
         expired = schedule.expired(message.envelope.birth, now, self.lifetime)
+        router = self._router
         with self.queue.open_body(message.id) as body:
             header_block = read_header_block(body.read(HEADER_PEEK))
-            for status in message.statuses:
-                if status.state is not RecipientState.PENDING:
-                    continue
-                result = self._route_one(message, status.address, snapshot, header_block, body)
-                if result is None:
-                    self._hand_over(work, status.index, status.last_error)
-                    continue
-                result = self._expire(result, expired)
-                self._log_attempt(message.id, status.address, result)
-                self._note(work, status.index, status.address, result)
+            state = router.begin(message, snapshot, header_block, body, now)
+            try:
+                for status in message.statuses:
+                    if status.state is not RecipientState.PENDING:
+                        continue
+                    result = router.deliver(state, status)
+                    if result is None:
+                        self._hand_over(work, status.index, status.last_error)
+                        continue
+                    result = self._expire(result, expired)
+                    self._log_attempt(message.id, status.address, result,
+                                      message.envelope.birth)
+                    self._note(work, status.index, status.address, result)
+            finally:
+                # Queued copies must reach the manager even if a later recipient raised.
+                work.injected += state.injected
         return work
 
     def _hand_over(self, work: _Pass, index: int, last_error: str | None) -> None:
@@ -252,38 +286,6 @@ class MessageProcessor:
                             result.remote_mta, result.diagnostic)
         return result
 
-    def _route_one(
-        self,
-        message: QueuedMessage,
-        recipient: str,
-        snapshot: object,
-        header_block: bytes,
-        body: BinaryIO,
-    ) -> DeliveryResult | None:
-        """A local delivery's result, or None for a recipient at another host."""
-        try:
-            address = parse_address(recipient)
-        except AddressError as exc:
-            return PermFail(f"invalid recipient address: {exc}", "5.1.3")
-        target = resolve(snapshot, address)  # type: ignore[arg-type]
-        if isinstance(target, UnknownLocal):
-            return PermFail("no such user here", "5.1.1")
-        if isinstance(target, NotLocal):
-            return None
-        assert isinstance(target, LocalMailbox)
-        return deliver_to_mailbox(
-            mail_root=self.mail_root,
-            mailbox=target.mailbox,
-            recipient=recipient,
-            sender=message.envelope.sender,
-            header_block=header_block,
-            body=body,
-            body_offset=message.body_offset,
-            body_size=message.body_size,
-            hostname=self.hostname,
-            syncer=self.syncer,
-        )
-
     @staticmethod
     def _note(work: _Pass, index: int, address: str, result: DeliveryResult) -> None:
         if isinstance(result, Delivered):
@@ -300,9 +302,11 @@ class MessageProcessor:
             work.failed_indices.append((index, f"{result.status} {result.reason}"))
 
     @staticmethod
-    def _log_attempt(qid: str, recipient: str, result: DeliveryResult) -> None:
+    def _log_attempt(qid: str, recipient: str, result: DeliveryResult, birth: float) -> None:
         if isinstance(result, Delivered):
-            event("delivery", id=qid, rcpt=recipient, result="ok", detail=result.detail)
+            # latency: queued to delivered, for the metrics' histogram.
+            event("delivery", id=qid, rcpt=recipient, result="ok", detail=result.detail,
+                  latency=round(time.time() - birth, 3))
             return
         kind = "deferred" if isinstance(result, TempFail) else "failed"
         event("delivery", id=qid, rcpt=recipient, result=kind, status=result.status,

@@ -47,7 +47,8 @@ from mailyard.dispatch.process import MessageProcessor
 from mailyard.dispatch.remote import RemoteDelivery
 from mailyard.dispatch.routes import SettingsError
 from mailyard.dispatch.settings import RemoteMode, RemoteSettings, settings_from_config
-from mailyard.log import configure, event
+from mailyard.log import event
+from mailyard.observe.recorder import setup_process
 from mailyard.queue.ids import is_id
 from mailyard.queue.store import Queue
 
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SettingsError) as exc:
         sys.stderr.write(f"mailyard delivery: configuration: {exc}\n")
         return 2
-    configure(config.log.level, config.log.format)
+    setup_process(config, "delivery")  # logs as [log] says; metrics (observe/recorder.py)
     lock = _take_lock(config)
     try:
         asyncio.run(DeliveryWorker(config, remote).run())

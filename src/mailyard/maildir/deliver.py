@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -29,10 +30,14 @@ from typing import BinaryIO, Final
 from mailyard import fsio
 from mailyard.maildir import names
 
-__all__ = ["SUBDIRS", "deliver", "ensure_maildir"]
+__all__ = ["SUBDIRS", "deliver", "ensure_maildir", "extension_folder"]
 
 SUBDIRS: Final = ("tmp", "new", "cur")
 _CHUNK: Final = 65536
+# What an address extension may name as a folder: the Maildir++ directory
+# name without its leading dot, so "lists.python" is folder lists/python.
+_EXTENSION: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", re.ASCII)
+_TRASH: Final = ".trash"
 
 # A kernel copy may be refused for reasons that say nothing about the data:
 # different filesystems (EXDEV), an old kernel (ENOSYS), a file type the
@@ -95,6 +100,32 @@ def ensure_maildir(path: str) -> None:
         fsio.ensure_dir(target, 0o700)
         if not os.path.isdir(target):
             raise NotADirectoryError(errno.ENOTDIR, "not a directory", target)
+
+
+def extension_folder(root: str, extension: str) -> str | None:
+    """The Maildir of the existing folder an address extension names, or None.
+
+    ``user+lists@`` files into folder ``lists`` when the mailbox has one
+    (matched without case against the root's ``.name`` directories); only
+    ``[A-Za-z0-9._-]``, no leading dot and no ``..``, so the extension a
+    sender chose can never reach outside the mailbox. Trash is never
+    chosen: Courier's quota does not count it, and a sender must not be
+    able to put mail where it escapes the quota.
+    """
+    if not _EXTENSION.fullmatch(extension) or ".." in extension or extension.endswith("."):
+        return None
+    wanted = "." + extension.lower()
+    if wanted == _TRASH or wanted.startswith(_TRASH + "."):
+        return None
+    try:
+        listing = os.scandir(root)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with listing:
+        for entry in listing:
+            if entry.name.lower() == wanted and entry.is_dir(follow_symlinks=False):
+                return fsio.safe_join(root, entry.name)
+    return None
 
 
 def deliver(

@@ -37,6 +37,7 @@ __all__ = [
     "Quota",
     "QuotaLimits",
     "QuotaUsage",
+    "count_maildir",
     "count_messages",
     "format_delta",
     "format_limits",
@@ -163,6 +164,17 @@ def _counted_dirs(root: str) -> list[str]:
     return found
 
 
+def count_maildir(root: str) -> tuple[int, int]:
+    """Octets and number of the messages a recalculation would count, read only."""
+    storage = messages = 0
+    for directory in _counted_dirs(root):
+        for sub in ("new", "cur"):
+            size, count = count_messages(os.path.join(directory, sub))
+            storage += size
+            messages += count
+    return storage, messages
+
+
 class Quota:
     """One Maildir's ``maildirsize``."""
 
@@ -209,20 +221,34 @@ class Quota:
         if usage is not None and _exceeds(usage, storage, messages):
             raise OverQuota("quota exceeded")
 
+    def limits(self) -> QuotaLimits | None:
+        """The definition line as it is now; None without a ``maildirsize``."""
+        try:
+            with open(self.path, "rb", opener=_nofollow) as handle:
+                first = handle.readline(_MAX_FILE)
+        except FileNotFoundError:
+            return None
+        return parse_limits(first.decode("ascii", "replace"))
+
+    def append(self, storage: int, messages: int) -> int | None:
+        """Append one usage line with one O_APPEND write, never recalculating;
+        the file's size after it, or None without a ``maildirsize``."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            return None
+        try:
+            fsio.write_all(fd, format_delta(storage, messages))
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
+
     def record(self, storage: int, messages: int) -> None:
         """Append one usage line (if there is a quota); recalculate when the file is big."""
         if storage == 0 and messages == 0:
             return
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC | os.O_NOFOLLOW)
-        except FileNotFoundError:
-            return
-        try:
-            fsio.write_all(fd, format_delta(storage, messages))
-            size = os.fstat(fd).st_size
-        finally:
-            os.close(fd)
-        if size > RECALC_SIZE:
+        size = self.append(storage, messages)
+        if size is not None and size > RECALC_SIZE:
             self.recalculate()
 
     def recalculate(self) -> QuotaUsage | None:
@@ -244,12 +270,7 @@ class Quota:
             return self._rewrite(limits)
 
     def _rewrite(self, limits: QuotaLimits) -> QuotaUsage:
-        storage = messages = 0
-        for directory in _counted_dirs(self.root):
-            for sub in ("new", "cur"):
-                size, count = count_messages(os.path.join(directory, sub))
-                storage += size
-                messages += count
+        storage, messages = count_maildir(self.root)
         text = f"{format_limits(limits)}\n".encode("ascii") + format_delta(storage, messages)
         fsio.write_file_atomic(self.root, FILE_NAME, [text])
         return QuotaUsage(storage, messages, limits)

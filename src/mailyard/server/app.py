@@ -1,57 +1,51 @@
-"""The running server: listeners, the delivery process, and an orderly stop.
+"""One worker's server: the listeners of its role on sockets the supervisor bound.
 
-Two processes for this milestone (MODELS §7.3e): this one runs the SMTP,
-submission, POP3 and IMAP listeners and a local control socket on one event loop,
-with blocking disk work (queue commits, maildrop access, password hashing)
-in thread pools; the delivery worker (``dispatch/worker.py``, supervised by
-``server/delivery.py``) runs the queue manager and local delivery. Each gets
-an interpreter and a core of its own.
+``mailyard serve`` runs a supervisor (``supervisor.py``) that binds every
+listening socket and starts one process per job (MODELS §7.3e): the SMTP
+side (SMTP, submission, SMTPS, QMTP, QMQP), N mailbox workers (IMAP and
+POP3 sharing their listening sockets, so every core serves clients) and
+the delivery worker. Each of the first two runs a ``RoleServer`` on its
+own event loop, with blocking disk work (queue commits, maildrop access,
+password hashing) in thread pools.
 
-Listeners are ``listener.Service`` values, plain or implicit TLS; the TLS
-certificate is loaded once (``tls.TlsManager``) and reloaded on SIGHUP.
-
-``run/ready.json`` is written once every listener is bound, with the
-real addresses (port 0 in tests becomes a real port), so tests and scripts
-wait on readiness instead of sleeping.
+Listeners are ``listener.Service`` values, plain or implicit TLS. With N
+workers on one socket the kernel hands each connection to one of them;
+a worker's connection limits are its share of the configured ones.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
+import enum
 import ipaddress
-import json
+import math
 import os
-import signal
+import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from mailyard import fsio
-from mailyard.config import Config, ListenAddress, parse_listen
+from mailyard.config import Config
 from mailyard.directory.store import Directory
 from mailyard.log import event
 from mailyard.proto.pop3 import Pop3Features, Pop3Limits, Pop3ServerConfig
 from mailyard.proto.smtp import Features, SmtpLimits, SmtpServerConfig
 from mailyard.queue.store import Queue
 from mailyard.server.context import ServerContext
-from mailyard.server.control import ControlServer
-from mailyard.server.delivery import DeliveryProcess
 from mailyard.server.imapd import ImapService
 from mailyard.server.limits import ConnectionLimiter
-from mailyard.server.qmtpd import qmtp_listeners
 from mailyard.server.listener import Connection, ListenerKind, Service, bind
 from mailyard.server.pop3d import Pop3Session
+from mailyard.server.qmtpd import qmtp_listeners
 from mailyard.server.smtpd import SmtpRole, SmtpSession
 from mailyard.server.throttle import LoginThrottle
 from mailyard.server.tls import TlsError, TlsManager
 
-__all__ = ["MailServer", "load_tls", "run_server"]
+__all__ = ["ROLE_OF", "Role", "RoleServer", "listen_addresses", "load_tls"]
 
-STOP_GRACE: Final = 10.0  # seconds sessions get to finish on SIGTERM/SIGINT
-DELIVERY_STOP: Final = 40.0  # seconds the delivery worker gets (its own limit is 30)
 IO_THREADS: Final = 8
 # Directory changes made by the CLI reach RCPT checks within this many seconds.
 SNAPSHOT_REFRESH: Final = 0.25
@@ -65,24 +59,54 @@ _IMAP_REFUSE: Final = b"* BYE [UNAVAILABLE] too many connections; try again late
 _IMAP_ERROR: Final = b"* BYE [SERVERBUG] internal error\r\n"
 
 
-class MailServer:
-    def __init__(self, config: Config) -> None:
+class Role(enum.Enum):
+    """A worker's job; each runs as the user of its side (privileges.py)."""
+
+    SMTP = "smtp"  # the network-facing receiving side
+    MAILBOX = "mailbox"  # IMAP and POP3: mailbox access
+
+
+ROLE_OF: Final[Mapping[str, Role]] = {
+    "smtp": Role.SMTP, "submission": Role.SMTP, "smtps": Role.SMTP,
+    "qmtp": Role.SMTP, "qmqp": Role.SMTP,
+    "pop3": Role.MAILBOX, "pop3s": Role.MAILBOX, "imap": Role.MAILBOX, "imaps": Role.MAILBOX,
+}
+
+
+def listen_addresses(config: Config) -> dict[str, tuple[str, ...]]:
+    """Every configured listener: service name -> its addresses (none left out)."""
+    c = config
+    table = {
+        "smtp": c.smtp.listen, "submission": c.submission.listen,
+        "smtps": c.submission.listen_tls, "pop3": c.pop3.listen, "pop3s": c.pop3.listen_tls,
+        "imap": c.imap.listen, "imaps": c.imap.listen_tls,
+        "qmtp": c.qmtp.listen, "qmqp": c.qmqp.listen,
+    }
+    return {name: addresses for name, addresses in table.items() if addresses}
+
+
+def _share(limit: int, workers: int) -> int:
+    """One worker's part of a limit that all ``workers`` serve together."""
+    return max(1, math.ceil(limit / workers))
+
+
+class RoleServer:
+    """The sessions of one worker, on the listening sockets it was handed."""
+
+    def __init__(self, config: Config, tls: TlsManager | None,
+                 notify_queue: Callable[[str], None]) -> None:
         self.config = config
-        self.tls = load_tls(config)  # first: a bad certificate must not start anything
+        self.tls = tls
         self.directory = Directory.open(
             config.path("directory.sqlite"), refresh_interval=SNAPSHOT_REFRESH
         )
         self.syncer = fsio.DirSyncer()
         self.queue = Queue(config.path("queue"), syncer=self.syncer)
-        self.queue.ensure_layout()
-        fsio.ensure_dir(config.path("mail"))
-        fsio.ensure_dir(config.path("run"))
         # Enough threads to overlap the fsyncs of concurrent commits (and to
         # let DirSyncer share directory syncs), few enough to keep the GIL
         # hand-offs cheap: measured with bench/smtp_ingest.py.
         self.io_pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="io")
         self.auth_pool = ThreadPoolExecutor(2, thread_name_prefix="auth")
-        self.delivery = DeliveryProcess(config.state_dir)
         login = config.login
         self.ctx = ServerContext(
             config=config,
@@ -94,8 +118,8 @@ class MailServer:
             account_throttle=LoginThrottle(
                 login.max_account_failures, login.failure_window, login.failure_delay
             ),
-            notify_queue=self.delivery.notify,
-            tls=self.tls,
+            notify_queue=notify_queue,
+            tls=tls,
             relay_networks=tuple(
                 ipaddress.ip_network(n, strict=False) for n in config.smtp.relay_networks
             ),
@@ -104,8 +128,8 @@ class MailServer:
         self._services: list[Service] = []
         self._smtp_sessions: set[SmtpSession] = set()
         self.imap = ImapService(self.ctx)
-        self._control: ControlServer | None = None
-        self._stopped = asyncio.Event()
+        self.on_sessions_changed: Callable[[], None] = lambda: None
+        self._closed = False
         self.started = time.time()
 
     # -- configuration of the cores ----------------------------------------------------
@@ -137,7 +161,21 @@ class MailServer:
             features=Pop3Features(),
         )
 
-    # -- start / stop ----------------------------------------------------------------------
+    # -- sessions ------------------------------------------------------------------------
+
+    def _tracked(self, run: Callable[[Connection], Awaitable[None]]
+                 ) -> Callable[[Connection], Awaitable[None]]:
+        """Tell the supervisor when a session starts and (after its slot is
+        given back, hence call_soon) when it ends: ``status`` counts are live."""
+
+        async def tracked(conn: Connection) -> None:
+            self.on_sessions_changed()
+            try:
+                await run(conn)
+            finally:
+                asyncio.get_running_loop().call_soon(self.on_sessions_changed)
+
+        return tracked
 
     def _smtp_handler(self, role: SmtpRole) -> Callable[[Connection], Awaitable[None]]:
         smtp_config = self._smtp_config()
@@ -160,87 +198,62 @@ class MailServer:
 
         return run
 
-    def _listeners(self) -> list[tuple[Service, tuple[str, ...]]]:
-        """Every listener: (service, its addresses).
-
-        The plain and implicit-TLS listeners of a section share its limiter.
-        """
-        c, sub = self.config, self.config.submission
+    def _services_of(self, names: set[str]) -> list[Service]:
+        """The services named: plain and implicit-TLS listeners of a section
+        share its limiter, which is this worker's share of the section's limits."""
+        c, sub, srv = self.config, self.config.submission, self.config.server
         mx = SmtpRole("smtp", auth=c.smtp.auth)
         msa = SmtpRole("submission", submission=True, auth=True,
                        sender_check=sub.sender_check == "strict",
                        max_header_size=sub.max_header_size)
         smtp_limits = ConnectionLimiter(c.smtp.max_connections, c.smtp.max_connections_per_ip)
         sub_limits = ConnectionLimiter(sub.max_connections, sub.max_connections_per_ip)
-        pop3_limits = ConnectionLimiter(c.pop3.max_connections, c.pop3.max_connections_per_ip)
-        imap_limits = ConnectionLimiter(c.imap.max_connections, c.imap.max_connections_per_ip)
+        pop3_limits = ConnectionLimiter(_share(c.pop3.max_connections, srv.pop3_workers),
+                                        c.pop3.max_connections_per_ip)
+        imap_limits = ConnectionLimiter(_share(c.imap.max_connections, srv.imap_workers),
+                                        c.imap.max_connections_per_ip)
         plain, implicit = ListenerKind.PLAIN, ListenerKind.IMPLICIT_TLS
         smtp, pop3 = (_SMTP_REFUSE, _SMTP_ERROR), (_POP3_REFUSE, _POP3_ERROR)
         imap = (_IMAP_REFUSE, _IMAP_ERROR)
         rows = [
-            ("smtp", plain, smtp_limits, self._smtp_handler(mx), smtp, c.smtp.listen),
-            ("submission", plain, sub_limits, self._smtp_handler(msa), smtp, sub.listen),
+            ("smtp", plain, smtp_limits, self._smtp_handler(mx), smtp),
+            ("submission", plain, sub_limits, self._smtp_handler(msa), smtp),
             ("smtps", implicit, sub_limits,
-             self._smtp_handler(dataclasses.replace(msa, service="smtps")), smtp, sub.listen_tls),
-            ("pop3", plain, pop3_limits, self._pop3_handler(), pop3, c.pop3.listen),
-            ("pop3s", implicit, pop3_limits, self._pop3_handler(), pop3, c.pop3.listen_tls),
-            ("imap", plain, imap_limits, self.imap.serve, imap, c.imap.listen),
-            ("imaps", implicit, imap_limits, self.imap.serve, imap, c.imap.listen_tls),
+             self._smtp_handler(dataclasses.replace(msa, service="smtps")), smtp),
+            ("pop3", plain, pop3_limits, self._pop3_handler(), pop3),
+            ("pop3s", implicit, pop3_limits, self._pop3_handler(), pop3),
+            ("imap", plain, imap_limits, self.imap.serve, imap),
+            ("imaps", implicit, imap_limits, self.imap.serve, imap),
         ]
         services = [
-            (Service(name, kind, limiter, refuse=refuse, internal_error=error,
-                     session=session, tls=self.tls), addresses)
-            for name, kind, limiter, session, (refuse, error), addresses in rows
-            if addresses
+            Service(name, kind, limiter, refuse=refuse, internal_error=error,
+                    session=session, tls=self.tls, access=self.ctx.access)
+            for name, kind, limiter, session, (refuse, error) in rows
+            if name in names
         ]
         # QMTP and QMQP (off unless their listen lists are set).
-        return services + qmtp_listeners(self.ctx, c.qmtp, c.qmqp)
+        services += [s for s, _ in qmtp_listeners(self.ctx, c.qmtp, c.qmqp) if s.name in names]
+        for service in services:
+            service.session = self._tracked(service.session)
+        return services
 
-    async def start(self) -> dict[str, list[str]]:
-        bound: dict[str, list[str]] = {}
-        for service, addresses in self._listeners():
+    async def start(self, sockets: Mapping[str, list[socket.socket]]) -> None:
+        """Serve every socket handed over, each by its service."""
+        for service in self._services_of(set(sockets)):
             self._services.append(service)
-            bound[service.name] = []
-            for text in addresses:
-                server = await bind(service, parse_listen(text), self._sessions)
-                for sock in server.sockets:
-                    host, port = sock.getsockname()[:2]
-                    bound[service.name].append(str(ListenAddress(host, port)))
-        self._control = ControlServer(self.config.path("run", "control.sock"), self)
-        await self._control.start()
-        await self.delivery.start()
-        self._write_ready(bound)
-        for name, where in bound.items():
-            event("listen", service=name, addresses=",".join(where))
-        if self.tls is not None:
-            info = self.tls.info
-            event("tls.ready", subject=info.subject, serial=f"{info.serial:x}",
-                  not_after=info.not_after.isoformat())
-        else:
-            event("tls.off", reason="no certificate", cert=self.config.tls.cert)
-        return bound
+            for sock in sockets[service.name]:
+                await bind(service, sock, self._sessions)
 
-    def reload_tls(self) -> None:
-        """SIGHUP: new handshakes use the renewed certificate (tls.py)."""
-        if self.tls is None:
-            event("tls.reload_failed", error="TLS is off: no certificate at start")
-            return
-        self.tls.reload()
-
-    def _write_ready(self, bound: dict[str, list[str]]) -> None:
-        payload = json.dumps({"pid": os.getpid(), "listeners": bound}).encode()
-        fsio.write_file_atomic(self.config.path("run"), "ready.json", [payload])
-
-    async def stop(self, grace: float = STOP_GRACE) -> None:
-        """Stop accepting, let sessions finish within ``grace``, then cut them off."""
-        event("stopping", sessions=len(self._sessions))
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.config.path("run", "ready.json"))
+    def close_listeners(self) -> None:
+        """Stop accepting; the sockets stay open in the supervisor and the other workers."""
         for service in self._services:
             for server in service.servers:
                 server.close()
-        if self._control is not None:
-            await self._control.stop()
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let sessions finish within ``grace``, then cut them off."""
+        event("worker.stopping", pid=os.getpid(), sessions=len(self._sessions))
+        self.close_listeners()
         for session in list(self._smtp_sessions):
             session.shutdown_notice()
         self.imap.shutdown_notice()
@@ -250,18 +263,29 @@ class MailServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+        await self._close()
+
+    async def retire(self) -> None:
+        """A reload replaced this worker: accept nothing new, and end when the
+        sessions under way have ended by themselves (none is cut off)."""
+        event("worker.retired", pid=os.getpid(), sessions=len(self._sessions))
+        self.close_listeners()
+        while self._sessions:
+            await asyncio.wait(list(self._sessions))
+        await self._close()
+
+    async def _close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         await self.imap.stop()
-        # Last: deliveries in flight finish; what was not started yet stays
-        # in the queue for the next start (qmail-send's way of stopping).
-        await self.delivery.stop(timeout=DELIVERY_STOP)
         self.io_pool.shutdown(wait=True)
         self.auth_pool.shutdown(wait=True)
         self.directory.close()
-        self._stopped.set()
-        event("stopped")
+        event("worker.stopped", pid=os.getpid())
 
     def connection_counts(self) -> dict[str, int]:
-        # Plain and implicit-TLS listeners of one section share a limiter.
+        """Open sessions per section (its first service's name)."""
         counts: dict[str, int] = {}
         seen: set[int] = set()
         for service in self._services:
@@ -269,32 +293,6 @@ class MailServer:
                 seen.add(id(service.limiter))
                 counts[service.name] = service.limiter.active
         return counts
-
-    def request_stop(self) -> None:
-        if not self._stopping:
-            self._stopping = True
-            asyncio.get_running_loop().create_task(self.stop())
-
-    _stopping = False
-
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
-
-
-def run_server(config: Config, on_ready: Callable[[dict[str, list[str]]], None]) -> None:
-    """Run until SIGINT or SIGTERM; ``on_ready`` is told where it listens."""
-
-    async def main() -> None:
-        server = MailServer(config)
-        bound = await server.start()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, server.request_stop)
-        loop.add_signal_handler(signal.SIGHUP, server.reload_tls)
-        on_ready(bound)
-        await server.wait_stopped()
-
-    asyncio.run(main())
 
 
 def load_tls(config: Config) -> TlsManager | None:

@@ -1,10 +1,14 @@
 """The server's side of the delivery process (daemontools' supervise, in small).
 
-``DeliveryProcess`` starts ``python -m mailyard.dispatch.worker``, feeds it
+``DeliveryProcess`` starts the delivery worker (``dispatch/worker.py``,
+through ``server/child.py``'s ``delivery`` role), feeds it
 the ids of new messages (the trigger), forwards ``flush`` and ``status``,
-restarts it with a growing delay if it dies, and stops it last at shutdown,
-after the listeners, so nothing accepted waits for a delivery that will
-not happen.
+restarts it with a growing delay if it dies or stops answering (the
+watchdog: a ``status`` that gets no answer for ``watchdog`` seconds), and
+stops it last at shutdown, after the listeners, so nothing accepted waits
+for a delivery that will not happen. Started as root, the supervisor has it
+run as the mail user (``identity``: arguments for ``server/child.py``'s
+``delivery`` role, which loads the worker as root and then drops).
 
 The trigger is lossy by design (qmail's triggerpull): if the worker is
 between restarts, a notification is dropped, and the worker's start-up
@@ -17,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import sys
 import time
 from typing import Any, Final
@@ -34,8 +39,14 @@ _MAX_PENDING_TRIGGERS: Final = 1 << 20  # octets
 
 
 class DeliveryProcess:
-    def __init__(self, state_dir: str) -> None:
+    """The delivery worker, kept running."""
+
+    def __init__(self, state_dir: str, identity: list[str] | None = None,
+                 watchdog: float | None = None) -> None:
         self._state_dir = state_dir
+        self._identity = list(identity or [])
+        self._watchdog = watchdog
+        self._watch: asyncio.Task[None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._stopping = False
@@ -50,15 +61,45 @@ class DeliveryProcess:
         return self._proc.pid if self._proc is not None else None
 
     async def start(self) -> None:
+        """Start the worker and keep it running."""
+        self._stopping = False
         await self._spawn()
         self._supervisor = asyncio.create_task(self._supervise())
+        if self._watchdog is not None:
+            self._watch = asyncio.create_task(self._watch_loop(self._watchdog))
+
+    async def restart(self, identity: list[str] | None, timeout: float) -> None:
+        """A reload: stop the worker as at shutdown, start a new one (maybe as a new user)."""
+        await self.stop(timeout)
+        self._identity = list(identity or [])
+        self._failures = 0
+        await self.start()
 
     async def _spawn(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mailyard.dispatch.worker", "--state", self._state_dir,
+            sys.executable, "-m", "mailyard.server.child", "--role", "delivery",
+            "--state", self._state_dir, *self._identity,
             stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
         )
         self.started_at = time.monotonic()
+
+    async def _watch_loop(self, watchdog: float) -> None:
+        """Kill a worker that has not answered ``status`` for ``watchdog`` seconds;
+        the supervising task restarts it."""
+        answered, watched = time.monotonic(), self.pid
+        while not self._stopping:
+            await asyncio.sleep(min(watchdog / 4, 5.0))
+            if self.pid != watched:  # restarted meanwhile: its silence starts now
+                answered, watched = time.monotonic(), self.pid
+            if await self.status() is not None:
+                answered = time.monotonic()
+            elif time.monotonic() - answered > watchdog:
+                proc = self._proc
+                if proc is not None and proc.returncode is None and not self._stopping:
+                    event("delivery.watchdog", level=logging.ERROR, pid=proc.pid,
+                          silent=round(time.monotonic() - answered, 1))
+                    proc.send_signal(signal.SIGKILL)
+                answered = time.monotonic()
 
     async def _supervise(self) -> None:
         while not self._stopping:
@@ -126,10 +167,12 @@ class DeliveryProcess:
         """Ask the worker to finish its deliveries in flight and exit."""
         self._stopping = True
         proc = self._proc
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
+        for task in (self._supervisor, self._watch):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._supervisor = self._watch = None
         if proc is None or proc.returncode is not None:
             return
         if self._send("stop") and proc.stdin is not None:

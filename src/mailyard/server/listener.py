@@ -13,6 +13,14 @@ reader. Bytes the client sent in plaintext and the old reader still holds
 are abandoned with it; they can never be read as if they had come over TLS
 (the STARTTLS command-injection class, CVE-2011-0411). The cores drop
 their own buffered plaintext in ``start_tls()`` as well.
+
+Access rules (``access.py``, tcprules' role) are applied here, at accept
+time and before any slot is taken: a denied client gets its protocol's
+refusal and the close; an allowing rule's own connection limit is counted
+in the section's limiter, and its greeting delay is waited out before the
+session starts (after the handshake on an implicit-TLS port). Over SMTP a
+client that talks during that wait is refused, as Postfix's postscreen
+does: a real client waits for the greeting (RFC 5321 §3.1).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +38,7 @@ from typing import Final
 
 from mailyard.config import ListenAddress
 from mailyard.log import event
+from mailyard.server.access import AccessAction, AccessPolicy, AccessRule, Protocol, protocol_of
 from mailyard.server.limits import ConnectionLimiter
 from mailyard.server.stream import ClientTooSlow
 from mailyard.server.tls import TlsManager
@@ -145,15 +155,17 @@ class Service:
     session: Callable[[Connection], Awaitable[None]]
     tls: TlsManager | None = None  # needed for IMPLICIT_TLS
     servers: list[asyncio.Server] = field(default_factory=list)
+    access: AccessPolicy | None = None  # [[access]] rules; None: every client allowed
 
     def __post_init__(self) -> None:
         if self.kind is ListenerKind.IMPLICIT_TLS and self.tls is None:
             raise ValueError(f"{self.name}: an implicit-TLS listener needs a certificate")
 
 
-async def bind(service: Service, address: ListenAddress,
+async def bind(service: Service, address: ListenAddress | socket.socket,
                sessions: set[asyncio.Task[None]]) -> asyncio.Server:
-    """Listen on ``address``; each connection's task is kept in ``sessions``."""
+    """Listen on ``address`` (or serve a socket bound already: a supervisor's
+    workers share it); each connection's task is kept in ``sessions``."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -164,34 +176,106 @@ async def bind(service: Service, address: ListenAddress,
         finally:
             sessions.discard(task)
 
-    server = await asyncio.start_server(
-        handle, address.host, address.port, reuse_address=True, limit=READ_LIMIT
-    )
+    if isinstance(address, socket.socket):
+        server = await asyncio.start_server(handle, sock=address, limit=READ_LIMIT)
+    else:
+        server = await asyncio.start_server(
+            handle, address.host, address.port, reuse_address=True, limit=READ_LIMIT
+        )
     service.servers.append(server)
     return server
 
 
 
+@dataclass(frozen=True, slots=True)
+class _Admission:
+    """What an admitted connection holds: its rule and whether it took a rule slot."""
+
+    rule: AccessRule | None
+    counted: bool
+
+    def release(self, service: Service, ip: str) -> None:
+        service.limiter.release(ip)
+        if self.counted and self.rule is not None:
+            service.limiter.release_rule(self.rule.number)
+
+
+async def _refuse(service: Service, conn: Connection, line: bytes) -> None:
+    # On an implicit-TLS port nothing can be said in the clear; the
+    # connection is just closed.
+    if line and service.kind is ListenerKind.PLAIN:
+        with contextlib.suppress(OSError):
+            conn.writer.write(line)
+            await conn.writer.drain()
+    await conn.close()
+
+
+async def _admit(service: Service, conn: Connection) -> _Admission | None:
+    """Apply the access rules and the limits; None: refused (and closed)."""
+    ip = conn.client_ip
+    policy = service.access
+    rule = policy.lookup(ip, service.name) if policy is not None else None
+    if policy is not None and rule is not None and rule.action is AccessAction.DENY:
+        event(f"{service.name}.access_denied", ip=ip, rule=rule.label)
+        await _refuse(service, conn, policy.refusal(service.name))
+        return None
+    counted = rule is not None and rule.max_connections > 0
+    if rule is not None and counted and not service.limiter.acquire_rule(
+            rule.number, rule.max_connections):
+        event(f"{service.name}.refused", ip=ip, reason="rule connection limit", rule=rule.label)
+        await _refuse(service, conn, service.refuse)
+        return None
+    if not service.limiter.acquire(ip):
+        if rule is not None and counted:
+            service.limiter.release_rule(rule.number)
+        event(f"{service.name}.refused", ip=ip, reason="connection limit")
+        await _refuse(service, conn, service.refuse)
+        return None
+    return _Admission(rule, counted)
+
+
+async def _greeting_delay(service: Service, conn: Connection, rule: AccessRule) -> str | None:
+    """Wait out the rule's greeting delay; a reason to close instead, or None."""
+    if protocol_of(service.name) is not Protocol.SMTP:
+        await asyncio.sleep(rule.greeting_delay)
+        return None
+    try:
+        async with asyncio.timeout(rule.greeting_delay):
+            early = await conn.reader.read(1)
+    except TimeoutError:
+        return None  # silence all along: the session may begin
+    if not early:
+        return "dropped"
+    # RFC 5321 §3.1: the client waits for the 220; one that talks first is
+    # a bot pushing its commands blind (postscreen's pregreet test).
+    event(f"{service.name}.pregreet", ip=conn.client_ip, rule=rule.label)
+    assert service.access is not None  # a rule came from it
+    with contextlib.suppress(OSError):
+        conn.writer.write(service.access.pregreet_refusal())
+        await conn.writer.drain()
+    return "pregreet"
+
+
 async def _serve_connection(service: Service, conn: Connection) -> None:
+    admission = await _admit(service, conn)
+    if admission is None:
+        return
     ip = conn.client_ip
     started = time.monotonic()
-    if not service.limiter.acquire(ip):
-        event(f"{service.name}.refused", ip=ip, reason="connection limit")
-        # Over the limit on an implicit-TLS port nothing can be said in the
-        # clear; the connection is just closed.
-        if service.kind is ListenerKind.PLAIN:
-            with contextlib.suppress(OSError):
-                conn.writer.write(service.refuse)
-                await conn.writer.drain()
-        await conn.close()
-        return
     event(f"{service.name}.connect", ip=ip, port=conn.client_port)
     reason = "closed"
     try:
         if service.kind is ListenerKind.IMPLICIT_TLS:
             assert service.tls is not None
             await conn.start_tls(service.tls.context, service.tls.handshake_timeout)
-        await service.session(conn)
+        rule = admission.rule
+        early = None
+        if rule is not None and rule.greeting_delay > 0:
+            early = await _greeting_delay(service, conn, rule)
+        if early is not None:
+            reason = early
+        else:
+            await service.session(conn)
     except ClientTooSlow:
         reason = "write timeout"
     except TlsHandshakeFailed as exc:
@@ -211,7 +295,7 @@ async def _serve_connection(service: Service, conn: Connection) -> None:
             conn.writer.write(service.internal_error)
             await conn.writer.drain()
     finally:
-        service.limiter.release(ip)
+        admission.release(service, ip)
         await conn.close()
         event(f"{service.name}.close", ip=ip, reason=reason,
               seconds=round(time.monotonic() - started, 3))

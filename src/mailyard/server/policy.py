@@ -16,7 +16,11 @@ door refuses is refused by all of them:
   (qmail's RELAYCLIENT), authenticated users (RFC 6409 §3.3) and callers
   that are trusted as a whole (QMQP's configured clients); otherwise
   refused, and logged;
-* one of our domains without such a mailbox: refused.
+* one of our domains without such a mailbox: refused;
+* an SRS address (``SRS0=…``/``SRS1=…``) at the SRS domain or our host
+  name: accepted when its hash and age check out (a bounce of mail we
+  forwarded; delivery reverses it), refused otherwise, so forged SRS
+  addresses never reach the queue.
 
 Each protocol renders the verdict in its own words (a 250/550/554 reply, a
 K or D response).
@@ -37,7 +41,10 @@ from mailyard.directory.resolve import (
     UnknownLocal,
     resolve,
 )
+from mailyard.config import Config
+from mailyard.dispatch.srskey import load_secret
 from mailyard.log import event
+from mailyard.message.srs import is_srs, reverse_recipient
 from mailyard.message.address import Address
 from mailyard.server.context import ServerContext
 
@@ -76,8 +83,16 @@ def check_recipient(
     declared_size: int | None = None,
 ) -> RcptDecision:
     """Decide on one recipient; a refused relay is logged as ``<service>.relay_denied``."""
+    now = time.time()
+    if is_srs(str(recipient)) and recipient.domain in _srs_domains(ctx.config):
+        secret = _srs_secret(ctx.config.state_dir)
+        valid = secret is not None and reverse_recipient(
+            str(recipient), secret, now, ctx.config.forwarding.srs_max_age_days
+        ) is not None
+        return RcptDecision(RcptVerdict.LOCAL if valid else RcptVerdict.UNKNOWN,
+                            str(recipient) if valid else None)
     snapshot = ctx.directory.snapshot()
-    target = resolve(snapshot, recipient, time.time())
+    target = resolve(snapshot, recipient, now)
     if isinstance(target, LocalMailbox | Forward):
         mailbox = target.mailbox if isinstance(target, LocalMailbox) else target.keep
         if declared_size and mailbox is not None:
@@ -95,7 +110,7 @@ def check_recipient(
         # the configured postmaster.
         return RcptDecision(RcptVerdict.POSTMASTER, ctx.config.postmaster_address)
     if isinstance(target, NotLocal):
-        if authenticated or trusted or ctx.relay_allowed(client_ip):
+        if authenticated or trusted or ctx.relay_allowed(client_ip, service):
             return RcptDecision(RcptVerdict.RELAY, str(recipient))
         event(f"{service}.relay_denied", ip=client_ip, rcpt=str(recipient))
         return RcptDecision(RcptVerdict.RELAY_DENIED, None)
@@ -108,3 +123,21 @@ def size_limit(snapshot: Snapshot, mailbox: Mailbox) -> int | None:
         return mailbox.max_message_size or None
     domain = snapshot.domains.get(mailbox.address.domain)
     return domain.settings.max_message_size if domain is not None else None
+
+
+def _srs_domains(config: Config) -> set[str]:
+    """Where our SRS addresses live: the configured SRS domain and the host name."""
+    return {d.lower() for d in (config.forwarding.srs_domain, config.hostname) if d}
+
+
+_SECRETS: dict[str, bytes] = {}
+
+
+def _srs_secret(state_dir: str) -> bytes | None:
+    """The SRS secret, read once per state folder (it never changes once made)."""
+    secret = _SECRETS.get(state_dir)
+    if secret is None:
+        secret = load_secret(state_dir)
+        if secret is not None:
+            _SECRETS[state_dir] = secret
+    return secret

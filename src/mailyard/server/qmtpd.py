@@ -147,7 +147,8 @@ def qmtp_listeners(
             # Neither protocol has anything to say at connect or on a failure:
             # a closed connection is a temporary failure for what is unanswered.
             rows.append((Service(role.name, ListenerKind.PLAIN, limiter, refuse=b"",
-                                 internal_error=b"", session=_session_handler(ctx, role)),
+                                 internal_error=b"", session=_session_handler(ctx, role),
+                                 access=ctx.access),
                          section.listen))
     return rows
 

@@ -65,6 +65,9 @@ def _answer(s: Session, cmd: Command, code: ResponseCode, text: str) -> None:
 async def run_command(s: Session, cmd: Command) -> None:
     """Answer one command (not STARTTLS, APPEND or IDLE: imapd.py does those)."""
     handler = HANDLERS[type(cmd.body)]
+    # Counted by the metrics hook (observe/events.py); debug level, so the
+    # log itself stays quiet.
+    event("imap.command", level=logging.DEBUG, command=type(cmd.body).__name__)
     if cmd.condstore_enabled and s.selected is not None:
         # RFC 7162 §3.1: the first CONDSTORE enabling command while a mailbox
         # is selected tells its HIGHESTMODSEQ.
