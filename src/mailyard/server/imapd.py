@@ -253,6 +253,9 @@ class ImapSession:
     # -- output and the end ---------------------------------------------------------
 
     async def _flush(self) -> None:
+        # Abuse the core answered since the last flush, each kind once per connection.
+        for kind in self.core.take_violations():
+            event("imap.abuse", ip=self.conn.client_ip, kind=kind.value)
         parts = self.core.data_to_send_parts()
         if not parts:
             return

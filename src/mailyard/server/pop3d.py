@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import Final
 
 from mailyard import fsio
 from mailyard.directory.model import Mailbox
@@ -43,6 +44,9 @@ from mailyard.server.stream import write_within
 __all__ = ["Pop3Session"]
 
 _READ_SIZE = 16384
+# The events whose commands the metrics count (the core answers the rest).
+_VERBS: Final[dict[type, str]] = {Login: "PASS", Retrieve: "RETR", Commit: "QUIT",
+                                  StartTls: "STLS"}
 _CHUNK = 65536
 
 
@@ -94,6 +98,11 @@ class Pop3Session:
             await self.close()
 
     async def _handle(self, ev: object) -> None:
+        verb = _VERBS.get(type(ev))
+        if verb is not None:
+            # For the metrics hook (observe/events.py); the core answers the
+            # other commands itself.
+            event("pop3.command", level=logging.DEBUG, command=verb)
         if isinstance(ev, Login):
             await self._login(ev)
         elif isinstance(ev, Retrieve):
@@ -190,6 +199,9 @@ class Pop3Session:
         self.core.commit_done(ok, "bye" if ok else "some messages were not deleted")
 
     async def _flush(self) -> None:
+        # Abuse the core answered since the last flush, each kind once per connection.
+        for kind in self.core.take_violations():
+            event("pop3.abuse", ip=self.client_ip, kind=kind.value)
         await write_within(self.writer, self.core.data_to_send(), self.ctx.config.pop3.timeout_idle)
 
     async def close(self) -> None:

@@ -115,6 +115,12 @@ class _Transaction:
     aborted: bool = False
 
 
+_VERBS: Final[dict[type, str]] = {
+    Hello: "EHLO", MailFrom: "MAIL", RcptTo: "RCPT", DataStart: "DATA", Reset: "RSET",
+    Authenticate: "AUTH", StartTls: "STARTTLS",
+}
+
+
 def _declared_size(value: str | None) -> int | None:
     """SIZE= as a number (the core has checked its syntax and the server limit)."""
     if value is None or not value.isascii() or not value.isdigit():
@@ -208,7 +214,17 @@ class SmtpSession:
     async def _handle(self, ev: object) -> None:
         if isinstance(ev, DataChunk):
             await self._chunk(ev.data)
-        elif isinstance(ev, Hello):
+            return
+        verb = _VERBS.get(type(ev))
+        if verb is not None:
+            # For the metrics hook (observe/events.py); the core answers
+            # NOOP, HELP, VRFY itself, so those are not counted.
+            if isinstance(ev, Hello):
+                verb = "EHLO" if ev.extended else "HELO"
+            elif isinstance(ev, DataStart) and ev.bdat:
+                verb = "BDAT"
+            event("smtp.command", level=logging.DEBUG, command=verb)
+        if isinstance(ev, Hello):
             self.helo = ev.name
             self.extended = ev.extended
             self.core.send(Reply(250, None, self.ctx.config.hostname))
@@ -433,6 +449,10 @@ class SmtpSession:
     # -- I/O -----------------------------------------------------------------------
 
     async def _flush(self) -> None:
+        # Whatever the core answered since the last flush: abuse is logged
+        # here, each kind once per connection (the core keeps them apart).
+        for kind in self.core.take_violations():
+            event(f"{self.role.service}.abuse", ip=self.client_ip, kind=kind.value)
         out = self.core.data_to_send()
         await write_within(self.writer, out, self.ctx.config.smtp.timeout_command)
 

@@ -576,7 +576,7 @@ def test_rfc5321_4_5_3_1_4_command_line_at_limit_and_over(feed) -> None:
 def test_long_command_line_is_not_buffered() -> None:
     core = make_core()
     run([b"NOOP "], core=core)
-    for _ in range(1000):
+    for _ in range(100):  # 1 MB: within RUNAWAY_SLACK, so still answered in order
         core.receive_data(b"x" * 10_000)
         assert core.next_event() is NEED_DATA
         assert len(core._buf) < 200  # bounded: the line is dropped as it arrives

@@ -1,16 +1,20 @@
 """The reading half of the IMAP core: session state, the input modes
 (commands and literals, SASL responses, IDLE, the APPEND message) and the
 dispatch of complete commands. ``server.ImapServer`` adds the adapter's
-API on top; see its module doc for the theory of operation.
+API on top; see its module doc for the theory of operation. The one public
+method here, ``take_violations``, is part of that API: the kinds of client
+abuse answered so far (``buffer.Violation``), each once per connection.
 """
 
 from __future__ import annotations
 
 import enum
+import re
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
-from mailyard.proto.buffer import TOO_LONG, LineBuffer
+from mailyard.proto.buffer import TOO_LONG, LineBuffer, Violation, Violations
 from mailyard.proto.imap import commands as c
 from mailyard.proto.imap.append import AppendStream, Consumed
 from mailyard.proto.imap.builtin import Session
@@ -31,6 +35,7 @@ from mailyard.proto.imap.parser import (
     ParseContext,
     Parsed,
     append_prefix,
+    handlers,
     parse_command,
 )
 from mailyard.proto.imap.reader import (
@@ -66,6 +71,11 @@ from mailyard.proto.sasl import (
 )
 
 __all__ = ["Engine", "Mode", "default_text"]
+
+# For telling a refused command nested too deep: quoted strings may hold
+# parentheses that are no nesting; only the parentheses themselves count.
+_QUOTED: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_PAREN: Final = re.compile(rb"[^()]+")
 
 
 class Mode(enum.Enum):
@@ -103,6 +113,12 @@ class Engine:
         self._commands = 0
         self._bad_count = 0
         self._read_only = False  # the selected mailbox was opened read-only
+        self._violations = Violations()
+
+    def take_violations(self) -> tuple[Violation, ...]:
+        """Kinds of abuse answered since the last call; each kind comes out
+        once per connection (the adapter logs them)."""
+        return self._violations.take()
 
     @property
     def _qresync(self) -> bool:
@@ -137,6 +153,7 @@ class Engine:
         """A core-chosen BAD; too many of them end the session."""
         self._bad_count += 1
         if self._bad_count > self._limits.max_bad_commands:
+            self._violations.record(Violation.TOO_MANY_ERRORS)
             self._close_with("Too many invalid commands")
             return
         if tag is None:
@@ -154,7 +171,30 @@ class Engine:
             return
         self._reader.discard(marker)
         if self._reader.gave_up:
-            self._close_with("Literal too large to skip", Code.TOOBIG)
+            self._give_up_literal()
+
+    def _give_up_literal(self) -> None:
+        """A refused non-synchronising literal too large to skip: BYE."""
+        self._violations.record(Violation.LITERAL_TOO_BIG)
+        self._close_with("Literal too large to skip", Code.TOOBIG)
+
+    def _line_too_long(self) -> None:
+        # The dropped line may have announced a literal: no way back in step.
+        self._violations.record(Violation.LINE_TOO_LONG)
+        self._close_with("Command line too long", Code.TOOBIG)
+
+    def _note_refusal(self, pending: Pending, error: CommandError) -> None:
+        """Record the abuse a refused command shows, if it shows one."""
+        if error.code is Code.TOOBIG:
+            # RFC 7889 §4: NO [TOOBIG] is APPEND's answer to a message over the limit.
+            message = pending.verb == "APPEND" and error.status is Status.NO
+            self._violations.record(
+                Violation.MESSAGE_TOO_BIG if message else Violation.LITERAL_TOO_BIG
+            )
+        elif pending.verb not in handlers(self._features):
+            self._violations.record(Violation.UNKNOWN_COMMAND)
+        elif error.status is Status.BAD and _too_deep(pending.texts, self._limits.max_depth):
+            self._violations.record(Violation.NESTING_TOO_DEEP)
 
     def _end_of_input(self) -> None:
         pending = self._pending
@@ -167,6 +207,16 @@ class Engine:
 
     def _step(self) -> bool:
         """Process some input in the current mode; False if more is needed."""
+        if self._step_mode():
+            return True
+        if not self._buf.runaway:
+            return False
+        # Far past the line limit and still no line end: answer now and
+        # close instead of reading the flood in silence.
+        self._line_too_long()
+        return True
+
+    def _step_mode(self) -> bool:
         mode = self._mode
         if mode is Mode.APPEND:
             return self._step_append()
@@ -175,16 +225,15 @@ class Engine:
         if mode is Mode.IDLE:
             return self._step_idle()
         if self._reader.gave_up:
-            # A refused non-synchronising literal too large to skip.
-            self._close_with("Literal too large to skip", Code.TOOBIG)
+            self._give_up_literal()
             return True
         result = self._reader.step()
         if result is None or result is Progress.PROGRESS:
             return result is not None
         if isinstance(result, LineTooLong):
-            # The dropped line may have announced a literal: no way back in step.
-            self._close_with("Command line too long", Code.TOOBIG)
+            self._line_too_long()
         elif isinstance(result, BadHead):
+            self._violations.record(Violation.UNKNOWN_COMMAND)
             if self._count_command():
                 self._refuse(result.tag, CommandError(result.reason), result.marker)
         elif isinstance(result, Announced):
@@ -196,6 +245,7 @@ class Engine:
     def _count_command(self) -> bool:
         self._commands += 1
         if self._commands > self._limits.max_commands:
+            self._violations.record(Violation.TOO_MANY_COMMANDS)
             self._close_with("Too many commands")
             return False
         return True
@@ -223,6 +273,7 @@ class Engine:
             check_literal(pending, marker, self._limits.max_literal_size, self._limits,
                           self._features)  # fmt: skip
         except CommandError as exc:
+            self._note_refusal(pending, exc)
             if self._count_command():
                 self._refuse(pending.tag, exc, marker)
             return
@@ -240,6 +291,7 @@ class Engine:
             parsed = parse_command(pending, self._context())
             self._dispatch(pending.tag, parsed, pending.verb)
         except CommandError as exc:
+            self._note_refusal(pending, exc)
             self._refuse(pending.tag, exc, None)
 
     def _dispatch(self, tag: str, parsed: Parsed, verb: str) -> None:
@@ -294,6 +346,7 @@ class Engine:
         self._sasl = None
         self._mode = Mode.COMMAND
         if line is TOO_LONG:
+            self._violations.record(Violation.LINE_TOO_LONG)
             self._bad(tag, "SASL response too long")
         else:
             self._sasl_result(tag, exchange, lambda: exchange.respond(line))
@@ -334,7 +387,7 @@ class Engine:
         self._pending = None
         self._events.append(CommandAborted(pending.tag, "expected DONE"))
         if line is TOO_LONG:
-            self._close_with("Command line too long", Code.TOOBIG)
+            self._line_too_long()
             return True
         self._bad(pending.tag, "expected DONE")
         _, marker = split_marker(line)
@@ -369,7 +422,7 @@ class Engine:
         self._mode = Mode.COMMAND
         self._append = None
         if step.too_long:
-            self._close_with("Command line too long", Code.TOOBIG)
+            self._line_too_long()
         elif step.refusal is not None:
             self._pending = None
             self._out.write(step.refusal)
@@ -415,4 +468,19 @@ class Engine:
 
 
 def default_text(verb: str, status: Status) -> str:
+    """The completion text when the adapter gave none."""
     return f"{verb} completed" if status is Status.OK else f"{verb} failed"
+
+
+def _too_deep(texts: list[bytes], max_depth: int) -> bool:
+    """Whether a command's lines nest parentheses deeper than ``max_depth``
+    (the limit the parsers enforce, settings.ImapLimits.max_depth)."""
+    parens = b"".join(_NOT_PAREN.sub(b"", _QUOTED.sub(b"", text)) for text in texts)
+    if parens.count(b"(") <= max_depth:
+        return False
+    depth = 0
+    for octet in parens:
+        depth += 1 if octet == 0x28 else -1
+        if depth > max_depth:
+            return True
+    return False

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from mailyard.proto.buffer import Violation
 from mailyard.proto.sasl import SaslProblem
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "OK_TOP",
     "OK_UIDL",
     "SASL_ERRORS",
+    "VIOLATIONS",
     "Response",
     "messages_summary",
     "render",
@@ -137,6 +139,15 @@ ERR_BAD_CREDENTIALS: Final = Response(False, "malformed credentials")
 ERR_IN_USE: Final = Response(False, "maildrop already in use", "IN-USE")
 ERR_TOO_MANY_ERRORS: Final = Response(False, "too many errors, closing connection")
 ERR_TOO_MANY_COMMANDS: Final = Response(False, "too many commands, closing connection")
+
+# The core-chosen responses that answer client abuse, and the kind each one
+# is logged as (by the adapter, once per connection: buffer.Violations).
+VIOLATIONS: Final[dict[Response, Violation]] = {
+    ERR_LINE_TOO_LONG: Violation.LINE_TOO_LONG,
+    ERR_UNKNOWN_COMMAND: Violation.UNKNOWN_COMMAND,
+    ERR_TOO_MANY_COMMANDS: Violation.TOO_MANY_COMMANDS,
+    ERR_TOO_MANY_ERRORS: Violation.TOO_MANY_ERRORS,
+}
 
 # RFC 5034 §4: a failed exchange gets -ERR; the text says why.
 SASL_ERRORS: Final[dict[SaslProblem, Response]] = {

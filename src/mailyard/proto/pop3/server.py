@@ -32,7 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Final, Literal, TypeVar
 
-from mailyard.proto.buffer import TOO_LONG, LineBuffer, TooLong
+from mailyard.proto.buffer import TOO_LONG, LineBuffer, TooLong, Violation, Violations
 from mailyard.proto.dotstuff import DotStuffer
 from mailyard.proto.pop3.commands import (
     CommandError,
@@ -75,6 +75,7 @@ from mailyard.proto.pop3.replies import (
     OK_TOP,
     OK_UIDL,
     SASL_ERRORS,
+    VIOLATIONS,
     Response,
     messages_summary,
     render,
@@ -126,6 +127,7 @@ class Pop3Server:
         self._sasl: SaslExchange | None = None
         self._drop: Maildrop | None = None
         self._stuffer: DotStuffer | None = None  # set between retrieve_begin and _end
+        self._violations = Violations()
 
     # -- public API: reading ------------------------------------------------------
 
@@ -157,6 +159,11 @@ class Pop3Server:
         out = bytes(self._out)
         self._out.clear()
         return out
+
+    def take_violations(self) -> tuple[Violation, ...]:
+        """Kinds of abuse answered since the last call; each kind comes out
+        once per connection (the adapter logs them)."""
+        return self._violations.take()
 
     def next_event(self) -> Event | Sentinel:
         """The next event, or NEED_DATA / AWAITING_REPLY / CLOSED."""
@@ -287,6 +294,9 @@ class Pop3Server:
     # -- output and closing ------------------------------------------------------
 
     def _emit(self, response: Response) -> None:
+        kind = VIOLATIONS.get(response)
+        if kind is not None:
+            self._violations.record(kind)
         self._out += render(response)
 
     def _error(self, response: Response) -> None:
@@ -310,15 +320,20 @@ class Pop3Server:
 
     def _step(self) -> bool:
         """Process one input line in the current mode; False if more is needed."""
-        if self._mode is _Mode.SASL:
-            line = self._buf.next_line(self._limits.max_auth_line)
-            if line is None:
+        sasl = self._mode is _Mode.SASL
+        line = self._buf.next_line(
+            self._limits.max_auth_line if sasl else self._limits.max_line_length
+        )
+        if line is None:
+            if not self._buf.runaway:
                 return False
+            # Far past RFC 2449 §4's limit and still no line end: no client in
+            # step sends that; answer now and close instead of reading on.
+            self._close_with(ERR_LINE_TOO_LONG)
+            return True
+        if sasl:
             self._sasl_line(line)
             return True
-        line = self._buf.next_line(self._limits.max_line_length)
-        if line is None:
-            return False
         self._commands += 1
         if self._commands > self._limits.max_commands:
             self._close_with(ERR_TOO_MANY_COMMANDS)

@@ -14,6 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
+from mailyard.proto.buffer import Violation
+
 __all__ = [
     "R214_HELP",
     "R221_BYE",
@@ -22,6 +24,8 @@ __all__ = [
     "R334_LOGIN_PASSWORD",
     "R334_LOGIN_USERNAME",
     "R334_SASL_EMPTY",
+    "R421_CHUNK_TOO_BIG",
+    "R421_LINE_TOO_LONG",
     "R421_TOO_MANY_BAD_COMMANDS",
     "R421_TOO_MANY_COMMANDS",
     "R452_TOO_MANY_RECIPIENTS",
@@ -48,6 +52,7 @@ __all__ = [
     "R554_BARE_LF",
     "R554_LINE_TOO_LONG",
     "R554_NO_VALID_RECIPIENTS",
+    "VIOLATIONS",
     "Reply",
     "render",
 ]
@@ -123,6 +128,11 @@ R334_LOGIN_USERNAME: Final = Reply(334, None, "VXNlcm5hbWU6")
 R334_LOGIN_PASSWORD: Final = Reply(334, None, "UGFzc3dvcmQ6")
 R421_TOO_MANY_COMMANDS: Final = Reply(421, "4.7.0", "too many commands, closing connection")
 R421_TOO_MANY_BAD_COMMANDS: Final = Reply(421, "4.7.0", "too many errors, closing connection")
+# RFC 5321 §3.8: a server that must close says 421 first. After a command line
+# that never ends, and after a BDAT chunk too big to read through (RFC 3030
+# §2 would have its octets consumed before the reply; that is no cheap skip).
+R421_LINE_TOO_LONG: Final = Reply(421, "4.7.0", "line too long, closing connection")
+R421_CHUNK_TOO_BIG: Final = Reply(421, "4.7.0", "chunk too big to skip, closing connection")
 # RFC 5321 §4.5.3.1.8 (and §4.5.3.1.10): too many recipients is a temporary 452.
 R452_TOO_MANY_RECIPIENTS: Final = Reply(452, "4.5.3", "too many recipients")
 R500_UNKNOWN_COMMAND: Final = Reply(500, "5.5.1", "command unrecognized")
@@ -157,3 +167,16 @@ R554_NO_VALID_RECIPIENTS: Final = Reply(554, "5.5.1", "no valid recipients")
 # Our DATA content policy (dataread.py): bare LF or an over-long line.
 R554_BARE_LF: Final = Reply(554, "5.6.0", "bare LF in message content is not allowed")
 R554_LINE_TOO_LONG: Final = Reply(554, "5.6.0", "line too long in message content")
+
+# The core-chosen replies that answer client abuse, and the kind each one is
+# logged as (by the adapter, once per connection: buffer.Violations).
+VIOLATIONS: Final[dict[Reply, Violation]] = {
+    R500_LINE_TOO_LONG: Violation.LINE_TOO_LONG,
+    R554_LINE_TOO_LONG: Violation.LINE_TOO_LONG,
+    R421_LINE_TOO_LONG: Violation.LINE_TOO_LONG,
+    R500_UNKNOWN_COMMAND: Violation.UNKNOWN_COMMAND,
+    R421_TOO_MANY_COMMANDS: Violation.TOO_MANY_COMMANDS,
+    R421_TOO_MANY_BAD_COMMANDS: Violation.TOO_MANY_ERRORS,
+    R552_SIZE_EXCEEDED: Violation.MESSAGE_TOO_BIG,
+    R421_CHUNK_TOO_BIG: Violation.MESSAGE_TOO_BIG,
+}

@@ -28,7 +28,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final, TypeAlias
 
-from mailyard.proto.buffer import TOO_LONG, LineBuffer, TooLong
+from mailyard.proto.buffer import TOO_LONG, LineBuffer, TooLong, Violation, Violations
 from mailyard.proto.smtp.auth import AuthExchange, SaslError, open_exchange
 from mailyard.proto.smtp.envelope import parse_mail, parse_rcpt, postmaster_address
 from mailyard.proto.smtp.events import (
@@ -53,6 +53,8 @@ from mailyard.proto.smtp.replies import (
     R214_HELP,
     R250_OK,
     R252_CANNOT_VRFY,
+    R421_CHUNK_TOO_BIG,
+    R421_LINE_TOO_LONG,
     R421_TOO_MANY_BAD_COMMANDS,
     R421_TOO_MANY_COMMANDS,
     R452_TOO_MANY_RECIPIENTS,
@@ -68,6 +70,7 @@ from mailyard.proto.smtp.replies import (
     R530_AUTH_REQUIRED,
     R530_STARTTLS_FIRST,
     R538_ENCRYPTION_REQUIRED,
+    VIOLATIONS,
     Reply,
     render,
 )
@@ -86,6 +89,11 @@ __all__ = ["SmtpServer", "SmtpUsageError"]
 
 # Replies that count against max_bad_commands: syntax and sequence errors.
 _BAD_CODES: Final = frozenset({500, 501, 503, 504, 555})
+
+# RFC 3030 §2: a refused chunk's octets are read and dropped before the
+# reply. Up to this size that is cheap (a chunk a client may well send);
+# beyond it the reply goes out at once and the connection ends instead.
+_MAX_SKIP: Final = 1 << 20
 
 _AuthStep: TypeAlias = Callable[[], Reply | Authenticate]
 
@@ -124,6 +132,7 @@ class SmtpServer:
         self._tls_active = tls_active
         self._auth: AuthExchange | None = None
         self._postmaster = postmaster_address(config.hostname)
+        self._violations = Violations()
         self._reset_transaction()
 
     def _reset_transaction(self) -> None:
@@ -166,6 +175,11 @@ class SmtpServer:
         out = bytes(self._out)
         self._out.clear()
         return out
+
+    def take_violations(self) -> tuple[Violation, ...]:
+        """Kinds of abuse answered since the last call; each kind comes out
+        once per connection (the adapter logs them)."""
+        return self._violations.take()
 
     def next_event(self) -> Event | Sentinel:
         """The next event, or NEED_DATA / AWAITING_REPLY / CLOSED."""
@@ -237,6 +251,9 @@ class SmtpServer:
     # -- output and closing ------------------------------------------------------
 
     def _emit(self, reply: Reply, extra: tuple[str, ...] = ()) -> None:
+        kind = VIOLATIONS.get(reply)
+        if kind is not None:
+            self._violations.record(kind)
         self._out += render(reply, extra)
 
     def _count_bad(self, reply: Reply) -> bool:
@@ -278,7 +295,13 @@ class SmtpServer:
             return self._step_content()
         line = self._buf.next_line(self._limits.max_command_line)
         if line is None:
-            return False
+            if not self._buf.runaway:
+                return False
+            # A line far past RFC 5321 §4.5.3.1.4's limit that does not end:
+            # answer it now and close rather than read a flood in silence.
+            self._emit(R500_LINE_TOO_LONG)
+            self._close_with(R421_LINE_TOO_LONG)
+            return True
         if mode is _Mode.AUTH:
             self._auth_line(line)
         elif line is TOO_LONG:
@@ -455,18 +478,30 @@ class SmtpServer:
         if not self._features.chunking:
             refusal = R502_NOT_IMPLEMENTED
         if refusal is not None:
-            if self._count_bad(refusal):
+            if self._count_bad(refusal) and size <= _MAX_SKIP:
                 self._transfer.discard(size, refusal)
+            elif self._mode is not _Mode.CLOSED:
+                self._close_unskippable(refusal)
             return
         first = self._state is not State.BDAT
         too_big = self._transfer.announce_chunk(size, last)
-        if first and too_big is not None:
+        if too_big is not None and size > _MAX_SKIP:
+            self._close_unskippable(too_big)
+        elif first and too_big is not None:
             self._end_transaction()
             self._transfer.discard(size, too_big)
         elif first:
             self._events.append(DataStart(bdat=True))
         else:
             self._transfer.start_chunk()
+
+    def _close_unskippable(self, reply: Reply) -> None:
+        """RFC 3030 §2 would read a refused chunk's octets before the reply;
+        for ``BDAT 10737418240`` that is no cheap skip, so the reply (552,
+        RFC 1870 §6.1) goes out at once and the connection ends with 421
+        (RFC 5321 §3.8). The transaction had failed already: nothing is lost."""
+        self._emit(reply)
+        self._close_with(R421_CHUNK_TOO_BIG)
 
     # -- AUTH (RFC 4954) and STARTTLS (RFC 3207) ------------------------------------
 
