@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test setup lint bench drills fuzz clean
+.PHONY: demo test setup lint bench compare drills fuzz clean
 
 $(BIN)/mailyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ bench: setup
 	$(BIN)/python bench/store_large.py
 	$(BIN)/python bench/imap_large.py
 	$(BIN)/python bench/imap_idle.py
+
+# mailyard against Postfix + Dovecot on loopback (installs them from Debian; root).
+compare: setup
+	bench/reference/install.sh
+	$(BIN)/python bench/compare.py --write-results
 
 # The reliability drills at full size (the short form runs with `make test`).
 drills: setup
