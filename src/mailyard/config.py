@@ -283,6 +283,10 @@ class ServerConfig:
     pop3_workers: int = 1  # processes serving POP3 ("auto" = number of cores)
     watchdog: float = 60.0  # seconds without a heartbeat before a worker is killed
     stop_grace: float = 10.0  # seconds sessions get to finish on SIGTERM
+    # "auto": a queue writer process of its own when started as root with a
+    # user; "separate": always; "inline": the SMTP side writes queue/ itself.
+    queue_writer: str = "auto"
+    group: str = ""  # shared by both users (directory.sqlite, run/); "" = mail_user's
 
 
 def _parse_server(raw: Any) -> ServerConfig:
@@ -291,9 +295,12 @@ def _parse_server(raw: Any) -> ServerConfig:
         raise ConfigError("[server] must be a table")
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        if key in {"user", "mail_user"}:
+        if key in {"user", "mail_user", "group"}:
             if not isinstance(value, str):
                 raise ConfigError(f"server.{key} must be a string")
+        elif key == "queue_writer":
+            if value not in {"auto", "separate", "inline"}:
+                raise ConfigError('server.queue_writer must be "auto", "separate" or "inline"')
         elif key in {"imap_workers", "pop3_workers"}:
             if value == "auto":
                 value = os.cpu_count() or 1

@@ -72,14 +72,12 @@ def uids(pid: int) -> list[int]:
     raise AssertionError(f"no Uid line for {pid}")
 
 
-def runs_python_as(uid: int) -> bool:
-    """Whether ``uid`` may run this interpreter (not so when it lives under /root)."""
-    try:
-        subprocess.run([sys.executable, "-c", ""], user=uid, check=True, timeout=30,
-                       capture_output=True)
-    except (PermissionError, subprocess.CalledProcessError):
-        return False
-    return True
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            found += [int(child), *_descendants(int(child))]
+    return found
 
 
 def parent_of(pid: int) -> int:
@@ -244,12 +242,13 @@ def test_workers_drop_to_the_configured_user_after_binding(open_tmp: Path) -> No
         for worker in reply["workers"]:
             assert uids(worker["pid"]) == [nobody.pw_uid] * 4, worker
             assert worker["user"] == "nobody"
-        if runs_python_as(nobody.pw_uid):
-            # (Here the delivery worker's own children are Python too, so it
-            # only keeps running where the interpreter is nobody's to run.)
-            delivery = reply["delivery"]["pid"]
-            wait_until("the delivery worker's drop",
-                       lambda: uids(delivery) == [nobody.pw_uid] * 4)
+        # The delivery worker's children are forks (no interpreter to run as
+        # nobody, which cannot even enter /root where this one may live).
+        delivery = reply["delivery"]["pid"]
+        wait_until("the delivery worker's drop", lambda: uids(delivery) == [nobody.pw_uid] * 4)
+        wait_until("the local delivery children", lambda: len(_descendants(delivery)) >= 2)
+        assert all(uids(pid) == [nobody.pw_uid] * 4 for pid in _descendants(delivery))
+        assert {w["role"] for w in reply["workers"]} == {"smtp", "queue", "mailbox"}
         client = imap_login(server, "i1@example.test")
         assert client.select("INBOX")[0] == "OK"
         assert client.append("INBOX", None, None, b"Subject: as nobody\r\n\r\nhi\r\n")[0] == "OK"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mailyard.config import Config, load_config
+from mailyard.config import Config, ConfigError, load_config
 from mailyard.server.privileges import (
     Identity,
     PrivilegeError,
@@ -27,6 +27,7 @@ from mailyard.server.privileges import (
     identity_args,
     plan_identities,
     prepare_state,
+    queue_writer_separate,
     resolve_user,
 )
 
@@ -65,17 +66,52 @@ def test_as_root_both_sides_get_the_configured_user(tmp_path: Path) -> None:
     assert args[:4] == ["--user", "nobody", "--uid", str(nobody.uid)]
 
 
-@needs_root
-def test_as_root_refuses_root_and_split_users(tmp_path: Path) -> None:
-    with pytest.raises(PrivilegeError, match="unprivileged"):
-        plan_identities(config_with(tmp_path / "a", 'user = "root"'))
+def _second_user() -> str:
     daemon = next((p.pw_name for p in pwd.getpwall()
                    if p.pw_uid not in (0, pwd.getpwnam("nobody").pw_uid)), None)
     if daemon is None:
         pytest.skip("no second unprivileged user on this system")
-    with pytest.raises(PrivilegeError, match="same user"):
+    return daemon
+
+
+@needs_root
+def test_as_root_refuses_root_and_split_users_with_an_inline_queue(tmp_path: Path) -> None:
+    with pytest.raises(PrivilegeError, match="unprivileged"):
+        plan_identities(config_with(tmp_path / "a", 'user = "root"'))
+    daemon = _second_user()
+    with pytest.raises(PrivilegeError, match="queue_writer"):
         plan_identities(config_with(
-            tmp_path / "b", f'user = "nobody"\nmail_user = "{daemon}"'))
+            tmp_path / "b", f'user = "nobody"\nmail_user = "{daemon}"\nqueue_writer = "inline"'))
+
+
+@needs_root
+def test_split_users_share_the_mail_users_group(tmp_path: Path) -> None:
+    daemon = resolve_user(_second_user())
+    run_as = plan_identities(config_with(
+        tmp_path / "s", f'user = "nobody"\nmail_user = "{daemon.name}"'))
+    assert run_as.group == daemon.gid
+    assert run_as.smtp is not None and run_as.mail is not None
+    assert run_as.smtp.uid == resolve_user("nobody").uid
+    assert daemon.gid in run_as.smtp.groups  # given at the drop, not by /etc/group
+    assert run_as.mail.uid == daemon.uid
+    root_group = plan_identities(config_with(
+        tmp_path / "g", f'user = "nobody"\nmail_user = "{daemon.name}"\ngroup = "0"'))
+    assert root_group.group == 0
+    with pytest.raises(PrivilegeError, match="no such group"):
+        plan_identities(config_with(
+            tmp_path / "n", f'user = "nobody"\nmail_user = "{daemon.name}"\n'
+                            'group = "no-such-group-mailyard"'))
+
+
+def test_queue_writer_setting(tmp_path: Path) -> None:
+    auto = config_with(tmp_path / "a", "")
+    assert queue_writer_separate(auto) is False  # no user: inline, whoever runs it
+    assert queue_writer_separate(config_with(tmp_path / "s", 'queue_writer = "separate"'))
+    assert not queue_writer_separate(config_with(tmp_path / "i", 'queue_writer = "inline"'))
+    with pytest.raises(ConfigError, match="queue_writer"):
+        config_with(tmp_path / "bad", 'queue_writer = "sometimes"')
+    if ROOT:
+        assert queue_writer_separate(config_with(tmp_path / "r", 'user = "nobody"'))
 
 
 @pytest.mark.skipif(ROOT, reason="run as an unprivileged user")
@@ -153,3 +189,21 @@ def test_prepare_state_refuses_a_folder_the_worker_cannot_reach(tmp_path: Path) 
     config = config_with(tmp_path / "state", 'user = "nobody"')
     with pytest.raises(PrivilegeError, match="cannot reach"):
         prepare_state(config, resolve_user("nobody"))
+
+
+@needs_root
+def test_prepare_state_with_a_shared_group(open_state: Path) -> None:
+    config = config_with(open_state, 'user = "nobody"')
+    (open_state / "queue").mkdir()
+    (open_state / "run").mkdir()
+    for name in ("directory.sqlite", "directory.sqlite-wal", "directory.sqlite-shm"):
+        (open_state / name).write_bytes(b"")
+    nobody = resolve_user("nobody")
+    group = 4242  # a gid with no entry: ownership and modes need none
+    assert prepare_state(config, nobody, group) > 0
+    for part, mode in (("", 0o2750), ("run", 0o2750), ("run/metrics", 0o3770),
+                       ("directory.sqlite", 0o640), ("directory.sqlite-shm", 0o640)):
+        st = (open_state / part).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (nobody.uid, group, mode), part
+    assert (open_state / "queue").stat().st_gid == nobody.gid  # not shared
+    assert prepare_state(config, nobody, group) == 0

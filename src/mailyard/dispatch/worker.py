@@ -70,17 +70,20 @@ class DeliveryWorker:
 
     def __init__(self, config: Config, remote: RemoteSettings | None = None) -> None:
         self.config = config
+        settings = remote or settings_from_config(config)
+        self.local = LocalDeliveryPool(config.state_dir, config.delivery.local_concurrency,
+                                       remote_mode=settings.mode.value)
+        # First: the children's zygote is forked before any database is
+        # open or any thread runs (lspawn.py).
+        self.local.prepare()
         self.syncer = fsio.DirSyncer()
         self.directory = Directory.open(config.path("directory.sqlite"))
         self.queue = Queue(config.path("queue"), syncer=self.syncer)
         self.queue.ensure_layout()
         fsio.ensure_dir(config.path("mail"))
-        settings = remote or settings_from_config(config)
         # The manager's own disk work (recovery, rescans) and the remote
         # channel's (load, read, record) need no more threads than this.
         self.pool = ThreadPoolExecutor(REMOTE_THREADS, thread_name_prefix="queue")
-        self.local = LocalDeliveryPool(config.state_dir, config.delivery.local_concurrency,
-                                       remote_mode=settings.mode.value)
         processor = MessageProcessor.from_config(config, self.directory, self.queue, self.syncer,
                                                  settings)
         channel = None

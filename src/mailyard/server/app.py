@@ -34,7 +34,7 @@ from mailyard.log import event
 from mailyard.proto.pop3 import Pop3Features, Pop3Limits, Pop3ServerConfig
 from mailyard.proto.smtp import Features, SmtpLimits, SmtpServerConfig
 from mailyard.queue.store import Queue
-from mailyard.server.context import ServerContext
+from mailyard.server.context import IngestQueue, ServerContext
 from mailyard.server.imapd import ImapService
 from mailyard.server.limits import ConnectionLimiter
 from mailyard.server.listener import Connection, ListenerKind, Service, bind
@@ -64,6 +64,7 @@ class Role(enum.Enum):
 
     SMTP = "smtp"  # the network-facing receiving side
     MAILBOX = "mailbox"  # IMAP and POP3: mailbox access
+    QUEUE = "queue"  # the queue writer (injector.py), when it has a process
 
 
 ROLE_OF: Final[Mapping[str, Role]] = {
@@ -94,14 +95,16 @@ class RoleServer:
     """The sessions of one worker, on the listening sockets it was handed."""
 
     def __init__(self, config: Config, tls: TlsManager | None,
-                 notify_queue: Callable[[str], None]) -> None:
+                 notify_queue: Callable[[str], None], queue: IngestQueue | None = None) -> None:
+        """``queue``: where messages go when another process writes ``queue/``
+        (``injector_client.RemoteQueue``); None = the queue itself."""
         self.config = config
         self.tls = tls
         self.directory = Directory.open(
             config.path("directory.sqlite"), refresh_interval=SNAPSHOT_REFRESH
         )
         self.syncer = fsio.DirSyncer()
-        self.queue = Queue(config.path("queue"), syncer=self.syncer)
+        self.queue: IngestQueue = queue or Queue(config.path("queue"), syncer=self.syncer)
         # Enough threads to overlap the fsyncs of concurrent commits (and to
         # let DirSyncer share directory syncs), few enough to keep the GIL
         # hand-offs cheap: measured with bench/smtp_ingest.py.
@@ -283,6 +286,11 @@ class RoleServer:
         self.auth_pool.shutdown(wait=True)
         self.directory.close()
         event("worker.stopped", pid=os.getpid())
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """This worker's figures (``status``)."""
+        return self.ctx.counters
 
     def connection_counts(self) -> dict[str, int]:
         """Open sessions per section (its first service's name)."""

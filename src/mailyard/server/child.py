@@ -1,4 +1,4 @@
-"""A worker process: ``python -m mailyard.server.child --role smtp|mailbox|delivery``.
+"""A worker process: ``python -m mailyard.server.child --role smtp|mailbox|queue|delivery``.
 
 The supervisor starts it with the listening sockets of its role already
 bound (inherited descriptors, ``--listen NAME=FD``), a channel to itself
@@ -8,7 +8,9 @@ root, the worker loads its code, its configuration and the TLS key (which
 stays readable by root only), then drops to that identity for good before
 it opens a store or accepts a connection (privileges.py). The
 ``delivery`` role is the same trampoline around ``dispatch/worker.py``:
-load, drop, run.
+load, drop, run. The ``queue`` role is the queue writer (``injector.py``);
+an SMTP worker told ``--queue-socket PATH`` sends its messages there
+instead of writing ``queue/`` (``injector_client.py``).
 
 On the channel the worker says ``ready`` once it serves, then a ``beat``
 every second or so (the watchdog's heartbeat, carrying its connection
@@ -35,18 +37,20 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from mailyard.config import Config, ConfigError, load_config
 from mailyard.log import event
 from mailyard.observe.recorder import setup_process
 from mailyard.server.app import RoleServer
+from mailyard.server.injector import QueueServer
+from mailyard.server.injector_client import RemoteQueue
 from mailyard.server.privileges import Identity, PrivilegeError, drop_to
 from mailyard.server.tls import TlsError, TlsManager
 
-__all__ = ["CHANNEL_LIMIT", "ChildArgs", "beat_interval", "decode", "encode", "main"]
+__all__ = ["CHANNEL_LIMIT", "ChildArgs", "Serving", "beat_interval", "decode", "encode", "main"]
 
 CHANNEL_LIMIT: Final = 1 << 20  # octets of one channel line
 EXIT_CONFIG: Final = 2  # a configuration the worker cannot use: restarting will not help
@@ -81,12 +85,39 @@ class ChildArgs:
     channel: int
     identity: Identity | None
     listen: tuple[tuple[str, int], ...]
+    queue_socket: str = ""  # SMTP role: the queue writer's socket ("" = write queue/)
+
+
+class Serving(Protocol):
+    """What a worker's channel needs of the server it runs (``RoleServer``,
+    ``QueueServer``)."""
+
+    config: Config
+    on_sessions_changed: Callable[[], None]
+
+    @property
+    def counters(self) -> dict[str, int]:
+        """The figures ``status`` sums."""
+
+    def connection_counts(self) -> dict[str, int]:
+        """Open sessions per section."""
+
+    async def start(self, sockets: Mapping[str, list[socket.socket]]) -> None:
+        """Serve the sockets handed over."""
+
+    async def stop(self, grace: float) -> None:
+        """Stop; sessions get ``grace`` seconds."""
+
+    async def retire(self) -> None:
+        """Accept nothing new; end when the sessions have."""
 
 
 def _parse(argv: list[str] | None) -> ChildArgs:
     parser = argparse.ArgumentParser(prog="mailyard.server.child")
     parser.add_argument("--state", required=True)
-    parser.add_argument("--role", required=True, choices=("smtp", "mailbox", "delivery"))
+    parser.add_argument("--role", required=True,
+                        choices=("smtp", "mailbox", "queue", "delivery"))
+    parser.add_argument("--queue-socket", default="")
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--channel", type=int, default=-1)
     parser.add_argument("--user", default="")
@@ -103,18 +134,18 @@ def _parse(argv: list[str] | None) -> ChildArgs:
     if ns.uid is not None and ns.gid is not None:
         groups = tuple(int(g) for g in ns.groups.split(",") if g)
         identity = Identity(ns.user or str(ns.uid), ns.uid, ns.gid, groups)
-    return ChildArgs(ns.state, ns.role, ns.index, ns.channel, identity, tuple(listen))
+    return ChildArgs(ns.state, ns.role, ns.index, ns.channel, identity, tuple(listen),
+                     ns.queue_socket)
 
 
 class _Worker:
-    """The worker's side of the channel around its RoleServer."""
+    """The worker's side of the channel around its server."""
 
-    def __init__(self, args: ChildArgs, config: Config, tls: TlsManager | None,
+    def __init__(self, args: ChildArgs, make: Callable[[Callable[[str], None]], Serving],
                  sockets: dict[str, list[socket.socket]]) -> None:
         self._args = args
-        self._config = config
-        self._tls = tls
-        self._server: RoleServer | None = None
+        self._make = make  # the server, given where committed ids go
+        self._server: Serving | None = None
         self._sockets = sockets
         self._writer: asyncio.StreamWriter | None = None
         self._triggers: list[str] = []
@@ -134,7 +165,7 @@ class _Worker:
     def _figures(self, kind: str) -> dict[str, Any]:
         return {"t": kind, "pid": os.getpid(),
                 "connections": self.server.connection_counts(),
-                "counters": dict(self.server.ctx.counters)}
+                "counters": dict(self.server.counters)}
 
     def notify(self, qid: str) -> None:
         """A message was committed: tell the supervisor, a loop turn's ids at once."""
@@ -147,14 +178,14 @@ class _Worker:
         self._send({"t": "notify", "ids": ids})
 
     @property
-    def server(self) -> RoleServer:
+    def server(self) -> Serving:
         assert self._server is not None, "the worker runs"
         return self._server
 
     async def run(self) -> None:
         """Serve, talk to the supervisor, and return once stopped."""
         loop = asyncio.get_running_loop()
-        self._server = RoleServer(self._config, self._tls, self.notify)
+        self._server = self._make(self.notify)
         channel = socket.socket(fileno=self._args.channel)
         reader, self._writer = await asyncio.open_connection(sock=channel, limit=CHANNEL_LIMIT)
         self.server.on_sessions_changed = lambda: self._send(self._figures("sessions"))
@@ -241,7 +272,21 @@ def main(argv: list[str] | None = None) -> int:
     sockets: dict[str, list[socket.socket]] = {}
     for name, fd in args.listen:
         sockets.setdefault(name, []).append(socket.socket(fileno=fd))
-    asyncio.run(_Worker(args, config, tls, sockets).run())
+    remote = RemoteQueue(args.queue_socket) if args.queue_socket else None
+
+    def make(notify: Callable[[str], None]) -> Serving:
+        if args.role == "queue":
+            return QueueServer(config, notify)
+        if remote is not None:
+            # The queue writer tells the supervisor of each commit itself.
+            return RoleServer(config, tls, lambda _qid: None, remote)
+        return RoleServer(config, tls, notify)
+
+    try:
+        asyncio.run(_Worker(args, make, sockets).run())
+    finally:
+        if remote is not None:
+            remote.close()
     return 0
 
 

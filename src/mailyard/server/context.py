@@ -1,4 +1,10 @@
-"""What every session of a running server shares: config, stores, pools, counters."""
+"""What every session of a running server shares: config, stores, pools, counters.
+
+``queue`` is what the receiving side writes messages into: the queue itself
+(``queue.Queue``) when this process may write ``queue/``, or the queue
+writer's client (``injector_client.RemoteQueue``) when another process does
+(MODELS §7.3e); ``IngestQueue`` is what both offer.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,11 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, TypeVar
 
 from mailyard.config import Config
 from mailyard.directory.store import Directory
-from mailyard.queue.store import Queue
+from mailyard.queue.store import Envelope
 from mailyard.server.access import (
     AccessPolicy,
     compile_policy,
@@ -21,17 +27,62 @@ from mailyard.server.access import (
 from mailyard.server.throttle import LoginThrottle
 from mailyard.server.tls import TlsManager
 
-__all__ = ["ServerContext"]
+__all__ = ["IngestBodyWriter", "IngestQueue", "IngestWriter", "ServerContext"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
+class IngestWriter(Protocol):
+    """One message whose envelope is known first (``Queue.begin``'s writer)."""
+
+    id: str
+
+    def write(self, data: bytes) -> None:
+        """Append message octets."""
+
+    def commit(self) -> str:
+        """Make it durable; its id (the commit point)."""
+
+    def abort(self) -> None:
+        """Give it up; idempotent."""
+
+
+class IngestBodyWriter(Protocol):
+    """One message whose envelope comes last (``Queue.begin_body_first``'s writer)."""
+
+    id: str
+
+    def write(self, data: bytes) -> None:
+        """Append body octets."""
+
+    def commit(self, envelope: Envelope, head: bytes = b"", tail: bytes = b"") -> str:
+        """Queue it under ``envelope``; its id (the commit point)."""
+
+    def abort(self) -> None:
+        """Give it up; idempotent."""
+
+
+class IngestQueue(Protocol):
+    """What the receiving side needs of a queue."""
+
+    def new_id(self) -> str:
+        """A fresh queue id, without I/O."""
+
+    def begin(self, envelope: Envelope, qid: str | None = None) -> IngestWriter:
+        """Start a message under ``envelope``."""
+
+    def begin_body_first(self, qid: str | None = None) -> IngestBodyWriter:
+        """Start a message whose envelope comes at its commit."""
+
+
 @dataclass
 class ServerContext:
+    """Shared by every session of one worker."""
+
     config: Config
     directory: Directory
-    queue: Queue
+    queue: IngestQueue
     # Disk work (spool writes, fsync, commit) of the receiving side.
     io_pool: ThreadPoolExecutor
     # Password hashing is deliberately slow; it gets its own small pool so a

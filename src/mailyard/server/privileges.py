@@ -14,14 +14,21 @@ Started as a normal user nothing changes hands: every worker runs as that
 user (the embedded default). Naming a user other than oneself then is an
 error, not a silent no-op.
 
-Until the queue has its own writer process the SMTP side commits to
-``queue/`` itself, and every role reads the directory database: the files
-there are private to their owner (mode 0600), so ``user`` and
-``mail_user`` must name the same user for now (docs/supervision.md).
+``user`` and ``mail_user`` may differ: the SMTP side then cannot write
+``queue/`` (the queue writer, ``server/injector.py``, commits for it) nor
+read ``mail/``, but it reads the directory database (RCPT checks, AUTH)
+and reaches the writer's socket in ``run/``. Those are shared through one
+group (``[server] group``, default the mail user's primary group), which
+the SMTP worker gets as a supplementary group at its drop, so nothing has
+to be added to /etc/group: the state folder and ``run/`` are mode 2750,
+``directory.sqlite`` and its -wal and -shm 0640 (read-only to the SMTP
+side: it cannot change a password), ``run/metrics`` 3770,
+everything else stays the mail user's alone (docs/supervision.md).
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import stat
@@ -40,6 +47,8 @@ __all__ = [
     "identity_args",
     "plan_identities",
     "prepare_state",
+    "queue_writer_separate",
+    "resolve_group",
     "resolve_user",
 ]
 
@@ -47,6 +56,13 @@ __all__ = [
 # key and everything else stay the administrator's.
 _OWNED_TREES: Final = ("queue", "mail", "run")
 _OWNED_FILES: Final = ("directory.sqlite", "directory.sqlite-wal", "directory.sqlite-shm")
+# With two users: what the shared group may read, and the modes that say
+# so. The database is read-only to the group: SQLite (3.22+) reads a WAL
+# database without writing -shm when -wal and -shm exist, which the
+# supervisor ensures by holding a connection open.
+_SHARED_DIR_MODE: Final = 0o2750  # setgid: new entries keep the group
+_SHARED_FILE_MODE: Final = 0o640
+_METRICS_MODE: Final = 0o3770  # every worker adds its file; sticky: only its own
 
 
 class PrivilegeError(Exception):
@@ -65,10 +81,15 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class RunAs:
-    """The identity of each side; None = stay as the invoking user."""
+    """The identity of each side; None = stay as the invoking user.
+
+    ``group`` is the gid both sides share when they are different users
+    (None when they are one user, or nobody changes user).
+    """
 
     smtp: Identity | None
     mail: Identity | None
+    group: int | None = None
 
 
 def resolve_user(name: str) -> Identity:
@@ -81,8 +102,30 @@ def resolve_user(name: str) -> Identity:
     return Identity(entry.pw_name, entry.pw_uid, entry.pw_gid, groups)
 
 
+def resolve_group(name: str) -> int:
+    """The gid of group ``name`` (a name or a number)."""
+    try:
+        return grp.getgrgid(int(name)).gr_gid if name.isdigit() else grp.getgrnam(name).gr_gid
+    except (KeyError, OverflowError) as exc:
+        raise PrivilegeError(f"no such group {name!r}") from exc
+
+
+def queue_writer_separate(config: Config) -> bool:
+    """Whether the queue has a writer process of its own (``[server] queue_writer``):
+    "auto" means so when started as root with a ``user`` to drop the SMTP side to."""
+    mode = config.server.queue_writer
+    if mode == "auto":
+        return os.geteuid() == 0 and bool(config.server.user)
+    return mode == "separate"
+
+
+def _with_group(who: Identity, gid: int) -> Identity:
+    groups = tuple(sorted({*who.groups, gid}))
+    return Identity(who.name, who.uid, who.gid, groups)
+
+
 def plan_identities(config: Config) -> RunAs:
-    """Resolve ``[server] user`` and ``mail_user``; PrivilegeError if unusable."""
+    """Resolve ``[server] user``, ``mail_user`` and ``group``; PrivilegeError if unusable."""
     names = config.server.user, config.server.mail_user or config.server.user
     if not any(names):
         return RunAs(None, None)
@@ -95,12 +138,18 @@ def plan_identities(config: Config) -> RunAs:
     for who in (smtp, mail):
         if who is not None and who.uid == 0:
             raise PrivilegeError(f"{who.name!r} is root: name an unprivileged user")
-    if smtp is not None and mail is not None and smtp.uid != mail.uid:
-        # The SMTP side still writes queue/ and reads directory.sqlite,
-        # both mode 0600: a second uid there would lock it out.
-        raise PrivilegeError("server.user and server.mail_user must be the same user until "
-                             "the queue has its own writer (docs/supervision.md)")
-    return RunAs(smtp or mail, mail or smtp)
+    smtp, mail = smtp or mail, mail or smtp
+    assert smtp is not None and mail is not None
+    if smtp.uid == mail.uid:
+        return RunAs(smtp, mail)
+    if not queue_writer_separate(config):
+        # Inline, the SMTP side writes queue/ itself: it would be locked out.
+        raise PrivilegeError('a server.user other than server.mail_user needs '
+                             'server.queue_writer = "auto" or "separate"')
+    gid = resolve_group(config.server.group) if config.server.group else mail.gid
+    # The shared group travels as a supplementary group of each drop, so
+    # the administrator need not add the users to it.
+    return RunAs(_with_group(smtp, gid), _with_group(mail, gid), gid)
 
 
 def identity_args(who: Identity | None) -> list[str]:
@@ -138,41 +187,66 @@ def check_identity(expected_uid: int | None) -> None:
                              f"expected uid {expected_uid}")
 
 
-def prepare_state(config: Config, who: Identity | None) -> int:
+def prepare_state(config: Config, who: Identity | None, group: int | None = None) -> int:
     """Started as root: give the parts the workers write to ``who``.
 
     Walks queue/, mail/ and run/ (one lstat per entry; files made by an
     administrator running the CLI as root become the worker's again) and
     the directory database. The state folder itself is made the worker's
     too: SQLite creates its -wal and -shm files next to the database.
-    Returns how many entries changed owner.
+    With a shared ``group`` (two users), the state folder, ``run/`` and the
+    database get that group and the modes of the module doc. Returns how
+    many entries changed owner or mode.
     """
     if who is None or os.geteuid() != 0:
         return 0
     _check_reachable(config.state_dir, who)
-    changed = _chown(config.state_dir, who)
+    modes = _shared_modes(config) if group is not None else {}
+
+    def own(path: str) -> int:
+        return _chown(path, who, group if path in modes else None)
+
+    changed = own(config.state_dir)
     for name in _OWNED_FILES:
         path = config.path(name)
         if os.path.lexists(path):
-            changed += _chown(path, who)
+            changed += own(path)
     for tree in _OWNED_TREES:
         for root, dirs, files in os.walk(config.path(tree)):
-            changed += _chown(root, who)
+            changed += own(root)
             for name in dirs + files:
-                changed += _chown(os.path.join(root, name), who)
+                changed += own(os.path.join(root, name))
+    for path, mode in modes.items():
+        st = os.lstat(path)
+        if stat.S_ISLNK(st.st_mode):
+            raise PrivilegeError(f"{path} is a symbolic link")
+        if stat.S_IMODE(st.st_mode) != mode:
+            os.chmod(path, mode)
+            changed += 1
     if changed:
         event("privileges.chown", user=who.name, entries=changed)
     return changed
 
 
-def _chown(path: str, who: Identity) -> int:
+def _shared_modes(config: Config) -> dict[str, int]:
+    """What the SMTP side reads, with its mode; the group gets them (module doc)."""
+    metrics = config.path("run", "metrics")
+    os.makedirs(metrics, mode=0o700, exist_ok=True)
+    modes = {config.state_dir: _SHARED_DIR_MODE, config.path("run"): _SHARED_DIR_MODE,
+             metrics: _METRICS_MODE}
+    modes.update((config.path(n), _SHARED_FILE_MODE) for n in _OWNED_FILES
+                 if os.path.lexists(config.path(n)))
+    return modes
+
+
+def _chown(path: str, who: Identity, gid: int | None = None) -> int:
     st = os.lstat(path)
-    if (st.st_uid, st.st_gid) == (who.uid, who.gid):
+    gid = who.gid if gid is None else gid
+    if (st.st_uid, st.st_gid) == (who.uid, gid):
         return 0
     # lchown: a symlink planted in the tree must not hand its target over.
-    os.lchown(path, who.uid, who.gid)
+    os.lchown(path, who.uid, gid)
     return 1
-
 
 
 def _check_reachable(path: str, who: Identity) -> None:

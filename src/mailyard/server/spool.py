@@ -9,6 +9,8 @@ before reading more, so memory stays bounded whatever the message size.
 A small message therefore costs one trip to the thread pool: create, write,
 fsync, rename and the shared directory sync all happen in the commit job.
 A transaction refused before any flush never touches the disk at all.
+With a queue writer process (MODELS §7.3e) ``ctx.queue`` is its client
+(``injector_client.py``): the same calls, sent to it instead of the disk.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from __future__ import annotations
 import threading
 from typing import Final
 
-from mailyard.queue.store import Envelope, QueueWriter
-from mailyard.server.context import ServerContext
+from mailyard.queue.store import Envelope
+from mailyard.server.context import IngestWriter, ServerContext
 
 __all__ = ["Spool"]
 
@@ -25,11 +27,13 @@ FLUSH_AT: Final = 256 * 1024
 
 
 class Spool:
+    """One SMTP transaction's message on its way into ``ctx.queue``."""
+
     def __init__(self, ctx: ServerContext, envelope: Envelope) -> None:
         self._ctx = ctx
         self._envelope = envelope
         self.queue_id = ctx.queue.new_id()
-        self._writer: QueueWriter | None = None
+        self._writer: IngestWriter | None = None
         # Set on the loop when a pool job may have created the queue file;
         # the lock orders that job against a teardown's abort in the pool.
         self._touched = False
@@ -54,7 +58,7 @@ class Spool:
         self._pending_size = 0
         return data
 
-    def _write(self, data: bytes) -> QueueWriter:
+    def _write(self, data: bytes) -> IngestWriter:
         """Worker thread: create the queue file on first use, append ``data``."""
         with self._lock:
             if self._aborted:

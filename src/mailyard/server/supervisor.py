@@ -9,6 +9,11 @@ with one job (MODELS §7.3e) and the sockets of its job:
   share the listening sockets, the kernel gives each connection to one of
   them, so every core serves clients and a worker's crash ends only its
   own sessions;
+* ``queue``: the queue writer (``injector.py``, ``server.mail_user``), the
+  only writer of ``queue/`` when ``server.queue_writer`` gives it a
+  process: the SMTP side sends it each message over ``run/queue.sock``,
+  which the supervisor binds like the other listening sockets (so the
+  writer can be restarted while SMTP workers wait in its backlog);
 * ``delivery``: the queue manager and local delivery (``delivery.py``).
 
 Started as root, it stays root (it parses nothing from the network) and
@@ -46,11 +51,14 @@ from typing import Any, Final
 
 from mailyard import fsio
 from mailyard.config import Config, ConfigError, ListenAddress, load_config, parse_listen
+from mailyard.directory.errors import StorageError
+from mailyard.directory.store import Directory
 from mailyard.log import event
 from mailyard.queue.store import Queue
 from mailyard.server.app import ROLE_OF, Role, listen_addresses, load_tls
 from mailyard.server.control import ControlServer
 from mailyard.server.delivery import DeliveryProcess
+from mailyard.server.injector import QUEUE_SOCKET
 from mailyard.server.metrics import MetricsHandle, start_metrics_server
 from mailyard.server.privileges import (
     PrivilegeError,
@@ -58,6 +66,7 @@ from mailyard.server.privileges import (
     identity_args,
     plan_identities,
     prepare_state,
+    queue_writer_separate,
 )
 from mailyard.server.sdnotify import notify as sd_notify
 from mailyard.server.tls import TlsError, TlsManager
@@ -122,14 +131,18 @@ class Supervisor:
         if os.geteuid() == 0 and self.run_as.smtp is None:
             event("privileges.root", level=logging.WARNING,
                   reason="no server.user: the workers run as root")
+        self.separate = queue_writer_separate(config)  # fixed until the next start
         Queue(config.path("queue")).ensure_layout()
         fsio.ensure_dir(config.path("mail"))
         fsio.ensure_dir(config.path("run"))
-        prepare_state(config, self.run_as.mail)
+        self._hold = self._hold_directory(self.run_as)
+        prepare_state(config, self.run_as.mail, self.run_as.group)
         self.sockets: dict[str, list[socket.socket]] = {}
         self.bound: dict[str, list[str]] = {}
         try:
             self._bind_all()
+            if self.separate:
+                self.sockets["queue"] = [self._bind_queue_socket()]
         except OSError:
             self._close_sockets()
             raise
@@ -153,6 +166,46 @@ class Supervisor:
                     host, port = sock.getsockname()[:2]
                     self.bound[name].append(str(ListenAddress(host, port)))
 
+    def _hold_directory(self, run_as: RunAs) -> Directory | None:
+        """With two users, keep the directory database open for the server's life.
+
+        The SMTP side reads it without write permission, which SQLite
+        allows only while its -wal and -shm files exist; a connection held
+        here (created as root, SQLite gives them the database's owner)
+        keeps them, whichever worker opens or closes it last.
+        """
+        if run_as.group is None:
+            return None
+        try:
+            return Directory.open(self.config.path("directory.sqlite"))
+        except StorageError as exc:
+            raise PrivilegeError(str(exc)) from exc
+
+    def _bind_queue_socket(self) -> socket.socket:
+        """``run/queue.sock``: the queue writer's, reachable by the SMTP side only
+        (mode 0660, the mail user's, in the shared group)."""
+        path = self.config.path("run", QUEUE_SOCKET)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # left by a server that was killed
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            self._own_queue_socket(self.run_as)
+            sock.listen(BACKLOG)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _own_queue_socket(self, run_as: RunAs) -> None:
+        """The socket's owner and mode for ``run_as`` (again at a reload)."""
+        path = self.config.path("run", QUEUE_SOCKET)
+        mail, group = run_as.mail, run_as.group
+        os.chmod(path, 0o660 if group is not None else 0o600)
+        if mail is not None and os.geteuid() == 0:
+            os.lchown(path, mail.uid, group if group is not None else mail.gid)
+
     def _close_sockets(self) -> None:
         for sockets in self.sockets.values():
             for sock in sockets:
@@ -162,12 +215,13 @@ class Supervisor:
 
     def _specs(self, config: Config) -> list[WorkerSpec]:
         """The workers of ``config``: one SMTP side, max(imap, pop3) mailbox workers."""
-        smtp = tuple(n for n in self.sockets if ROLE_OF[n] is Role.SMTP)
-        specs = [WorkerSpec(Role.SMTP, 0, smtp)] if smtp else []
+        smtp = tuple(n for n in self.sockets if ROLE_OF.get(n) is Role.SMTP)
+        specs = [WorkerSpec(Role.QUEUE, 0, ("queue",))] if self.separate else []
+        specs += [WorkerSpec(Role.SMTP, 0, smtp)] if smtp else []
         srv = config.server
         for index in range(max(srv.imap_workers, srv.pop3_workers)):
             names = tuple(
-                n for n in self.sockets if ROLE_OF[n] is Role.MAILBOX
+                n for n in self.sockets if ROLE_OF.get(n) is Role.MAILBOX
                 and index < (srv.imap_workers if n.startswith("imap") else srv.pop3_workers))
             if names:
                 specs.append(WorkerSpec(Role.MAILBOX, index, names))
@@ -175,9 +229,12 @@ class Supervisor:
 
     def _new_worker(self, spec: WorkerSpec) -> Worker:
         identity = self.run_as.smtp if spec.role is Role.SMTP else self.run_as.mail
+        extra: tuple[str, ...] = ()
+        if spec.role is Role.SMTP and self.separate:
+            extra = ("--queue-socket", self.config.path("run", QUEUE_SOCKET))
         return Worker(spec, self.config, identity,
                       {n: self.sockets[n] for n in spec.services},
-                      on_notify=self._notify, on_gone=self._worker_gone)
+                      on_notify=self._notify, on_gone=self._worker_gone, extra_args=extra)
 
     def _notify(self, qid: str) -> None:
         self.delivery.notify(qid)
@@ -286,7 +343,9 @@ class Supervisor:
             return None
         try:
             run_as = plan_identities(config)
-            prepare_state(config, run_as.mail)
+            if self._hold is None:
+                self._hold = self._hold_directory(run_as)
+            prepare_state(config, run_as.mail, run_as.group)
         except (PrivilegeError, OSError) as exc:
             event("reload.failed", level=logging.ERROR, error=str(exc) or type(exc).__name__)
             return None
@@ -302,12 +361,15 @@ class Supervisor:
             event("reload.listen_unchanged", level=logging.WARNING,
                   reason="listen addresses change at the next start")
         old = [w for w in self._workers if not w.retiring]
+        old_separate = self.separate
         self.config, self.run_as = config, run_as
+        self.separate = queue_writer_separate(config)
         try:
+            self._queue_socket_for(run_as)
             await self._start_set(self._specs(config))
-        except StartError as exc:
-            self.config, self.run_as = old_config, old_run_as
-            event("reload.failed", level=logging.ERROR, error=str(exc))
+        except (StartError, OSError) as exc:
+            self.config, self.run_as, self.separate = old_config, old_run_as, old_separate
+            event("reload.failed", level=logging.ERROR, error=str(exc) or type(exc).__name__)
             return False
         for worker in old:
             worker.retire()
@@ -322,6 +384,16 @@ class Supervisor:
         event("reloaded", workers=len(self._workers) - len(old),
               user=run_as.smtp.name if run_as.smtp else None)
         return True
+
+    def _queue_socket_for(self, run_as: RunAs) -> None:
+        """A reload that gives the queue a writer process binds its socket
+        (once: it stays for the next reloads); one that changes users re-owns it."""
+        if not self.separate:
+            return
+        if "queue" in self.sockets:
+            self._own_queue_socket(run_as)
+        else:
+            self.sockets["queue"] = [self._bind_queue_socket()]
 
     def request_stop(self) -> None:
         """SIGTERM, SIGINT or ``mailyard ctl stop``."""
@@ -344,14 +416,21 @@ class Supervisor:
         if self._metrics is not None:
             await self._metrics.stop()
         grace = self.config.server.stop_grace
-        await asyncio.gather(*(w.finish(grace) for w in list(self._workers)))
+        writers = [w for w in self._workers if w.spec.role is Role.QUEUE]
+        await asyncio.gather(*(w.finish(grace) for w in list(self._workers) if w not in writers))
+        # The queue writer after the SMTP side: its sessions' last commits go through it.
+        await asyncio.gather(*(w.finish(grace) for w in writers))
         for task in list(self._tasks):
             task.cancel()
         # Last: deliveries in flight finish; what was not started yet stays
         # in the queue for the next start (qmail-send's way of stopping).
         await self.delivery.stop(timeout=DELIVERY_STOP)
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.config.path("run", PID_FILE))
+        if self._hold is not None:
+            self._hold.close()
+        for name in (PID_FILE, QUEUE_SOCKET if "queue" in self.sockets else ""):
+            with contextlib.suppress(FileNotFoundError):
+                if name:
+                    os.unlink(self.config.path("run", name))
         self._stopped.set()
         event("stopped")
 

@@ -59,8 +59,10 @@ class Worker:
 
     def __init__(self, spec: WorkerSpec, config: Config, identity: Identity | None,
                  sockets: dict[str, list[socket.socket]], *,
-                 on_notify: Callable[[str], None], on_gone: Callable[[Worker], None]) -> None:
+                 on_notify: Callable[[str], None], on_gone: Callable[[Worker], None],
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.spec = spec
+        self._extra_args = extra_args  # e.g. the SMTP side's --queue-socket
         self.identity = identity
         self._config = config
         self._sockets = sockets
@@ -141,7 +143,7 @@ class Worker:
             for sock in sockets:
                 argv += ["--listen", f"{name}={sock.fileno()}"]
                 fds.append(sock.fileno())
-        return argv + identity_args(self.identity), fds
+        return argv + list(self._extra_args) + identity_args(self.identity), fds
 
     async def _spawn(self) -> asyncio.StreamReader:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
