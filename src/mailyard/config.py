@@ -287,6 +287,7 @@ class ServerConfig:
     # user; "separate": always; "inline": the SMTP side writes queue/ itself.
     queue_writer: str = "auto"
     group: str = ""  # shared by both users (directory.sqlite, run/); "" = mail_user's
+    event_loop: str = "asyncio"  # or "uvloop" (optional, pip install 'mailyard[uvloop]')
 
 
 def _parse_server(raw: Any) -> ServerConfig:
@@ -298,6 +299,9 @@ def _parse_server(raw: Any) -> ServerConfig:
         if key in {"user", "mail_user", "group"}:
             if not isinstance(value, str):
                 raise ConfigError(f"server.{key} must be a string")
+        elif key == "event_loop":
+            if value not in {"asyncio", "uvloop"}:
+                raise ConfigError('server.event_loop must be "asyncio" or "uvloop"')
         elif key == "queue_writer":
             if value not in {"auto", "separate", "inline"}:
                 raise ConfigError('server.queue_writer must be "auto", "separate" or "inline"')

@@ -83,17 +83,33 @@ def serve_cmd(ctx: CliContext, check: bool) -> None:
 
 def _workers_line(config: Config) -> str:
     """What ``[server]`` will start, and as whom (docs/supervision.md)."""
-    from mailyard.server.privileges import PrivilegeError, plan_identities
+    from mailyard.server.privileges import (
+        PrivilegeError,
+        plan_identities,
+        queue_writer_separate,
+    )
 
     try:
         run_as = plan_identities(config)
     except PrivilegeError as exc:
         raise CliError(f"server.user: {exc}") from exc
     srv = config.server
+    from mailyard.dispatch.eventloop import EventLoopError, check_event_loop
+
+    try:
+        check_event_loop(srv.event_loop)
+    except EventLoopError as exc:
+        raise CliError(str(exc)) from exc
     mailbox = max(srv.imap_workers, srv.pop3_workers)
-    who = f"as {run_as.smtp.name}" if run_as.smtp else "as the invoking user"
-    return (f"workers: smtp, {mailbox} mailbox (imap {srv.imap_workers}, pop3 "
-            f"{srv.pop3_workers}), delivery; {who}")
+    if run_as.smtp is None:
+        who = "as the invoking user"
+    elif run_as.mail is not None and run_as.mail.name != run_as.smtp.name:
+        who = f"smtp as {run_as.smtp.name}, the rest as {run_as.mail.name}"
+    else:
+        who = f"as {run_as.smtp.name}"
+    queue = "queue writer, " if queue_writer_separate(config) else ""
+    return (f"workers: smtp, {queue}{mailbox} mailbox (imap {srv.imap_workers}, pop3 "
+            f"{srv.pop3_workers}), delivery; {who}; event loop {srv.event_loop}")
 
 
 @click.command("demo")

@@ -40,6 +40,7 @@ from typing import Final
 from mailyard import fsio
 from mailyard.config import Config, ConfigError, load_config
 from mailyard.directory.store import Directory
+from mailyard.dispatch import eventloop
 from mailyard.dispatch.channel import DeliveryPasses, RemoteChannel
 from mailyard.dispatch.lspawn import LocalDeliveryPool
 from mailyard.dispatch.manager import QueueManager
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_process(config, "delivery")  # logs as [log] says; metrics (observe/recorder.py)
     lock = _take_lock(config)
     try:
-        asyncio.run(DeliveryWorker(config, remote).run())
+        eventloop.run(DeliveryWorker(config, remote).run(), config.server.event_loop)
     finally:
         os.close(lock)
     return 0
