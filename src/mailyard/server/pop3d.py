@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from typing import Final
+from collections.abc import Awaitable
+from typing import BinaryIO, Final
 
 from mailyard import fsio
 from mailyard.directory.model import Mailbox
@@ -48,6 +49,11 @@ _READ_SIZE = 16384
 _VERBS: Final[dict[type, str]] = {Login: "PASS", Retrieve: "RETR", Commit: "QUIT",
                                   StartTls: "STLS"}
 _CHUNK = 65536
+# Read-ahead for a client that RETRs in order (most do, RFC 1939 §7's
+# "RETR all" sessions): small messages after the one asked for come in the
+# same thread-pool call, within this many octets and messages.
+_AHEAD_BYTES: Final = 131072
+_AHEAD_COUNT: Final = 32
 
 
 class Pop3Session:
@@ -63,6 +69,10 @@ class Pop3Session:
         self.client_ip = conn.client_ip
         self.drop: Maildrop | None = None
         self.mailbox: Mailbox | None = None
+        # The uid list sync of the login, run while the session goes on.
+        self._uid_sync: Awaitable[None] | None = None
+        self._ahead: dict[int, bytes] = {}  # message index -> content read ahead
+        self._last_retrieved = -2
 
     @property
     def reader(self) -> asyncio.StreamReader:
@@ -141,7 +151,7 @@ class Pop3Session:
             return
         try:
             path = fsio.safe_join(self.ctx.config.path("mail"), mailbox.maildir)
-            self.drop = await self.ctx.in_io(Maildrop.open, path)
+            self.drop = await self.ctx.in_io(Maildrop.open, path, sync_uid_list=False)
         except MaildropBusy:
             event("pop3.login", ip=self.client_ip, user=str(mailbox.address), result="in-use")
             self.core.login_in_use()
@@ -152,6 +162,9 @@ class Pop3Session:
             self.core.login_failed("mailbox unavailable; try again later", code="SYS/TEMP")
             return
         self.mailbox = mailbox
+        # The "+OK" does not wait for the shared uid list (issue 3): the sync
+        # only reads the Maildir, and QUIT and close() wait for it.
+        self._uid_sync = self.ctx.in_io(self.drop.sync_uid_list)
         entries = [DropEntry(size=e.size, uid=e.uid) for e in self.drop.entries]
         event("pop3.login", ip=self.client_ip, user=str(mailbox.address), result="ok",
               messages=len(entries))
@@ -161,20 +174,29 @@ class Pop3Session:
         drop = self.drop
         assert drop is not None
         entry = drop.entries[index]
-        try:
-            handle = await self.ctx.in_io(drop.open_message, index)
-        except OSError:
-            self.core.retrieve_failed("message is no longer available")
-            return
+        sequential, self._last_retrieved = index == self._last_retrieved + 1, index
+        handle: BinaryIO | None = None
+        cached = self._ahead.pop(index, None)
+        if cached is not None:
+            chunk = cached
+        else:
+            try:
+                # One thread-pool hop opens the file and reads a whole small message.
+                chunk, handle, self._ahead = await self.ctx.in_io(_read, drop, index, sequential)
+            except OSError:
+                self.core.retrieve_failed("message is no longer available")
+                return
         try:
             self.core.retrieve_begin(entry.size)
+            self.core.retrieve_chunk(chunk)
             # TOP needs only the head of the file: stop once the core has it.
-            while self.core.retrieve_wants_more:
+            while handle is not None and self.core.retrieve_wants_more:
+                # Out before the next read, so a large message is never held whole.
+                await self._flush()
                 chunk = await self.ctx.in_io(handle.read, _CHUNK)
                 if not chunk:
                     break
                 self.core.retrieve_chunk(chunk)
-                await self._flush()
         except OSError as exc:
             # Mid-message: the core closes the session without the final ".",
             # so the client cannot take a truncated message for a whole one.
@@ -182,12 +204,17 @@ class Pop3Session:
             self.core.retrieve_failed("error reading the message")
             return
         finally:
-            handle.close()
+            if handle is not None:
+                handle.close()
+        # No flush here: the "+OK", the content and the final "." leave in
+        # one write when the session next waits for the client.
         self.core.retrieve_end()
 
     async def _commit(self, deleted: tuple[int, ...]) -> None:
         drop = self.drop
         ok = True
+        await self._settle_uid_sync()
+        self._ahead = {}
         if drop is not None and deleted:
             try:
                 await self.ctx.in_io(drop.delete, list(deleted))
@@ -204,7 +231,29 @@ class Pop3Session:
             event("pop3.abuse", ip=self.client_ip, kind=kind.value)
         await write_within(self.writer, self.core.data_to_send(), self.ctx.config.pop3.timeout_idle)
 
+    async def _settle_uid_sync(self) -> None:
+        # The login's sync comes first, as if it had run before the "+OK":
+        # the deletions are then recorded against uids it gave.
+        sync, self._uid_sync = self._uid_sync, None
+        if sync is not None:
+            await sync
+
     async def close(self) -> None:
-        drop, self.drop = self.drop, None
-        if drop is not None:
-            await self.ctx.in_io(drop.close)
+        try:
+            await self._settle_uid_sync()
+        finally:
+            drop, self.drop = self.drop, None
+            if drop is not None:
+                await self.ctx.in_io(drop.close)
+
+
+def _read(drop: Maildrop, index: int,
+          sequential: bool) -> tuple[bytes, BinaryIO | None, dict[int, bytes]]:
+    """Message ``index`` (its first chunk and the open file if more follows),
+    and, when the client reads in order, the small messages after it."""
+    chunk, handle = drop.read_start(index, _CHUNK)
+    ahead: dict[int, bytes] = {}
+    if sequential and handle is None:
+        following = range(index + 1, min(index + 1 + _AHEAD_COUNT, len(drop.entries)))
+        ahead = drop.read_ahead(following, _AHEAD_BYTES)
+    return chunk, handle, ahead

@@ -130,17 +130,14 @@ class DotReader(_Sink):
         i = pos
         while i < n:
             at = self._at
-            if at is _At.MID:
-                i = self._scan_line(buf, i)
+            if at is _At.MID or (at is _At.LINE_START and buf[i] != _DOT):
+                i = self._scan_run(buf, i)
                 continue
             if at is _At.LINE_START:
-                if buf[i] == _DOT:
-                    self.emit(buf, run, i)
-                    run = i + 1  # the dot is never content as such
-                    self._at = _At.DOT
-                    i += 1
-                else:
-                    self._enter_mid(0, prev_cr=False)
+                self.emit(buf, run, i)
+                run = i + 1  # the dot is never content as such
+                self._at = _At.DOT
+                i += 1
             elif at is _At.DOT:
                 if buf[i] == _CR:
                     self._at = _At.DOT_CR
@@ -160,6 +157,57 @@ class DotReader(_Sink):
         self._at = _At.MID
         self._line = line
         self._prev_cr = prev_cr
+
+    def _scan_run(self, buf: bytes, i: int) -> int:
+        """From a line start without a dot, or in MID: advance to just before
+        the next line-start dot (``"\n."``), or to the end of ``buf``.
+
+        The whole run is content. It is checked in bulk (C-speed ``count``
+        and ``rfind``); only a run that breaks a rule is walked line by line,
+        so the problem is found and recorded exactly where it always was.
+        """
+        if self._at is _At.LINE_START:
+            self._enter_mid(0, prev_cr=False)
+        j = buf.find(b"\n.", i)
+        end = len(buf) if j < 0 else j + 1
+        if self.problem is None and not self._run_is_clean(buf, i, end):
+            while i < end:
+                if self._at is _At.LINE_START:
+                    self._enter_mid(0, prev_cr=False)  # no dot before ``end``
+                i = self._scan_line(buf, i)
+            return end
+        if buf[end - 1] != _LF:
+            # The run stops at the end of buf inside a line.
+            last_lf = buf.rfind(b"\n", i, end)
+            self._line = end - last_lf - 1 if last_lf >= 0 else self._line + end - i
+            self._prev_cr = buf[end - 1] == _CR
+            return end
+        # After a problem bare LFs are possible: only CRLF starts a line.
+        cr_before = buf[end - 2] == _CR if end - 1 > i else self._prev_cr
+        if self.problem is None or cr_before:
+            self._at = _At.LINE_START
+            self._line = 0
+        self._prev_cr = False
+        return end
+
+    def _run_is_clean(self, buf: bytes, i: int, end: int) -> bool:
+        """No bare LF and no line over ``max_line`` in ``buf[i:end]`` (in MID)."""
+        crlf = buf.count(b"\r\n", i, end)
+        if self._prev_cr and buf[i] == _LF:
+            crlf += 1  # the CR was the previous octet
+        if buf.count(b"\n", i, end) != crlf:
+            return False
+        # Jump from line start to line start by max_line octets at a time:
+        # the last LF within reach of the current line start ends a line
+        # that is short enough, and so are all lines before it.
+        start = i - self._line  # where the current line began
+        limit = self.max_line
+        while start + limit < end:
+            k = buf.rfind(b"\n", i, start + limit)
+            if k < 0:
+                return False
+            start = i = k + 1
+        return True
 
     def _scan_line(self, buf: bytes, i: int) -> int:
         """In MID: advance to just after the next LF, or to the end of buf."""
