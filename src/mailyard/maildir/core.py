@@ -27,9 +27,11 @@ renames a file can miss the file altogether.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final, Self
 
@@ -52,7 +54,7 @@ from mailyard.maildir.journal import (
 from mailyard.maildir.lock import FileLock
 from mailyard.maildir.names import split_info, with_info
 from mailyard.maildir.quota import Quota
-from mailyard.maildir.scan import DirStamp, file_facts, list_messages, needs_scan, read_stamp
+from mailyard.maildir.scan import Stamps, file_facts, list_messages
 from mailyard.maildir.table import IN_CUR, IN_NEW, MessageTable, split_name
 from mailyard.maildir.uidvalidity import next_uidvalidity
 
@@ -61,7 +63,6 @@ __all__ = ["KEYWORDS_FILE", "FolderCore"]
 KEYWORDS_FILE: Final = "mailyard-keywords"
 # Dovecot's keyword letters mean the same; read once if ours is absent.
 _DOVECOT_KEYWORDS: Final = "dovecot-keywords"
-_SUBDIRS: Final = ("new", "cur")
 _SAVE_INTERVAL: Final = 5.0
 _SAVE_BACKLOG: Final = 1 << 20
 # Rewrite the journal once it is three times what its messages need (about
@@ -100,7 +101,7 @@ class FolderCore:
         self._lock = FileLock(path)
         self._journal = Journal(path)
         self._table = MessageTable(Header(1, 1, 1, 0, ""))
-        self._stamps: dict[str, DirStamp | None] = dict.fromkeys(_SUBDIRS)
+        self._stamps = Stamps()
         self._keywords = KeywordTable()
         self._keywords_key: tuple[int, int, int] | None = None
         self._dirty = False
@@ -149,11 +150,11 @@ class FolderCore:
                 and saved.table.uidvalidity == header.uidvalidity
                 and self._journal.seek(saved.offset)):
             self._table = saved.table
-            self._stamps = {"new": saved.new_stamp, "cur": saved.cur_stamp}
+            self._stamps = Stamps(saved.new_stamp, saved.cur_stamp)
             self._saved_offset = saved.offset
         else:
             self._table = MessageTable(header)
-            self._stamps = dict.fromkeys(_SUBDIRS)
+            self._stamps = Stamps()
             self._saved_offset = -1
             self._dirty = True
         self._apply(self._journal.read())
@@ -172,7 +173,7 @@ class FolderCore:
                     if same_flags:
                         table.names[pos], table.where[pos] = old.names[was], old.where[was]
         else:
-            self._stamps = dict.fromkeys(_SUBDIRS)
+            self._stamps = Stamps()
             self._drop_cache()
         self._table = table
         self._dirty = True
@@ -236,14 +237,13 @@ class FolderCore:
         return os.path.join(self.path, "new" if where == IN_NEW else "cur")
 
     def _rescan(self, claim: bool) -> tuple[int, ...]:
-        now = time.time_ns()
         try:
-            stamps = {sub: read_stamp(os.path.join(self.path, sub), now) for sub in _SUBDIRS}
+            now, stamps = Stamps.read(self.path)
         except FileNotFoundError:
             raise NoSuchFolder("the mailbox was deleted or renamed") from None
-        scan_new = needs_scan(self._stamps["new"], stamps["new"]) or (
+        scan_new = self._stamps.stale("new", stamps["new"], now) or (
             claim and IN_NEW in self._table.where)
-        scan_cur = needs_scan(self._stamps["cur"], stamps["cur"])
+        scan_cur = self._stamps.stale("cur", stamps["cur"], now)
         if not scan_new and not scan_cur:
             return ()
         listing = self._list(scan_new, scan_cur)
@@ -255,9 +255,22 @@ class FolderCore:
             claimed = ()
         for sub, scanned in (("new", listing.new is not None), ("cur", listing.cur is not None)):
             if scanned:
-                self._stamps[sub] = stamps[sub]
+                self._stamps.listed(sub, stamps[sub], now)
         self._dirty = True
         return claimed
+
+    @contextlib.contextmanager
+    def own_change(self) -> Iterator[None]:
+        """Around this process's own change to the files, under the folder lock: it
+        keeps the table in step, so no listing is needed for it (Stamps.record_own)."""
+        before = None
+        with contextlib.suppress(FileNotFoundError):  # gone: the operation will say so
+            before = Stamps.read(self.path)
+        yield
+        # Only after success: a failed operation may have left the table behind.
+        with contextlib.suppress(FileNotFoundError):
+            if before is not None:
+                self._stamps.record_own(before, Stamps.read(self.path)[1])
 
     def _list(self, scan_new: bool, scan_cur: bool) -> _Listing:
         try:
@@ -438,7 +451,7 @@ class FolderCore:
     def _maybe_save(self) -> None:
         if not self._dirty:
             return
-        settled = all(s is not None and s.settled for s in self._stamps.values())
+        settled = self._stamps.settled()
         backlog = self._journal.offset - self._saved_offset
         due = time.monotonic() - self._last_save >= _SAVE_INTERVAL
         if self._saved_offset < 0 or backlog > _SAVE_BACKLOG or (settled and due):
@@ -450,8 +463,10 @@ class FolderCore:
             header = self._journal.header
             if not self._dirty or header is None:
                 return
+            # The index names a journal offset: what lies before it must be durable.
+            self._journal.sync()
             if save_index(self.path, header.generation, self._journal.offset, self._table,
-                          self._stamps["new"], self._stamps["cur"]):
+                          self._stamps.recorded["new"], self._stamps.recorded["cur"]):
                 self._saved_offset = self._journal.offset
             self._dirty = False
             self._last_save = time.monotonic()

@@ -279,8 +279,9 @@ class Folder(FolderCore):
                     modified.append(uid)
                     continue
                 plans.append((pos, _apply_mode(mode, table.flags[pos], bits, named)))
-            records = self._rename_all(plans, (mode, bits, named), modseq, retry=True)
-            self._commit(records)
+            with self.own_change():
+                records = self._rename_all(plans, (mode, bits, named), modseq, retry=True)
+                self._commit(records)
             changed = tuple(r.uid for r in records)
             return StoreResult(modseq if changed else 0, changed, tuple(modified))
 
@@ -335,7 +336,7 @@ class Folder(FolderCore):
 
     def _remove(self, uids: Iterable[int] | None,
                 only_deleted: bool) -> tuple[tuple[int, ...], int]:
-        with self._lock:
+        with self._lock, self.own_change():
             self._check_open()
             self._refresh()
             table = self._table
@@ -390,7 +391,8 @@ class Folder(FolderCore):
             self._check_open()
             self._refresh()
             self._refresh_keywords()
-            yield
+            with self.own_change():
+                yield
 
     def directory(self, where: int) -> str:
         """``new/`` (IN_NEW) or ``cur/`` (IN_CUR) of this folder."""

@@ -19,9 +19,18 @@ percent-escaped so that any file name fits (``-`` is the empty field).
 longer listed (QRESYNC answers below it conservatively). ``G`` changes at
 every rewrite, so a saved index knows whether it describes this file.
 
-Writers hold the folder lock, append whole lines with one ``write`` and
-fsync before any uid or mod-sequence they wrote is shown to anyone (a
-crash can then only tear a line nobody was told about). Readers consume
+Writers hold the folder lock and append whole lines with one ``write``.
+A batch holding an ``A`` record is fsync'd before any of its uids is shown
+to anyone: RFC 3501 §2.3.1.1, a uid a client saw must never be given to
+another message after a crash (the header, with UIDVALIDITY, is only ever
+written by ``rewrite``, atomically and fsync'd). ``F`` and ``X`` batches are
+not fsync'd: the flags live in the file names (renamed atomically) and an
+expunged file is unlinked (and its directory synced) before its ``X`` is
+written, so a crash that loses them is repaired by the next rescan, which
+records the same facts again; at worst a CONDSTORE client sees an older
+mod-sequence again (docs/design/store.md). ``sync`` fsyncs what is pending,
+and is called before an index that names the journal's offset is saved,
+so a saved offset never points past what is durable. Readers consume
 complete lines only; a line that does not parse, or an ``A`` whose uid is
 not above every earlier one, is skipped. A torn tail is never appended
 after: the next writer rewrites the file instead (``write_file_atomic``,
@@ -231,7 +240,8 @@ class Journal:
     Not thread-safe by itself; the folder serialises its use.
     """
 
-    __slots__ = ("__weakref__", "_closer", "_fd", "_ino", "directory", "header", "offset", "path")
+    __slots__ = ("__weakref__", "_closer", "_fd", "_ino", "_unsynced", "directory", "header",
+                 "offset", "path")
 
     def __init__(self, directory: str) -> None:
         self.directory = directory
@@ -240,6 +250,7 @@ class Journal:
         # Closes the descriptor if the journal is dropped without close().
         self._closer: weakref.finalize[[int], Journal] | None = None
         self._ino = 0
+        self._unsynced = False  # appended without fsync (F and X records only)
         self.header: Header | None = None
         self.offset = 0
 
@@ -308,16 +319,31 @@ class Journal:
         """True if bytes follow the last complete line (a crash tore an append)."""
         return os.fstat(self._require()).st_size > self.offset
 
-    def append(self, records: Sequence[Record]) -> None:
-        """Append whole lines and fsync them. The caller holds the folder lock."""
+    def append(self, records: Sequence[Record]) -> bool:
+        """Append whole lines; fsync them if they assign uids. The caller holds the folder lock.
+
+        Returns True if the lines were fsync'd (see the module doc for why
+        flag and expunge records need not be).
+        """
         if not records:
-            return
+            return False
         data = b"".join(format_record(r) for r in records)
         fd = self._require()
         fsio.write_all(fd, data)
         fsio.crash_point("maildir.uidlist.append")
+        if not any(type(r) is Added for r in records):
+            self._unsynced = True
+            return False
         fsio.fsync_file(fd)
+        self._unsynced = False
         fsio.crash_point("maildir.uidlist.fsync")
+        return True
+
+    def sync(self) -> None:
+        """Fsync the lines appended without it, if any (before an index names the offset)."""
+        if self._unsynced and self._fd is not None:
+            fsio.fsync_file(self._fd)
+            self._unsynced = False
 
     def rewrite(self, header: Header, records: Iterable[Record]) -> Header:
         """Replace the file atomically with ``header`` (new generation) and ``records``.
@@ -347,6 +373,8 @@ class Journal:
         return fresh
 
     def close(self) -> None:
+        """Release the descriptor (lines not yet fsync'd stay in the page cache)."""
+        self._unsynced = False
         if self._closer is not None:
             self._closer()
             self._closer = None

@@ -99,12 +99,16 @@ class FolderEntry:
 class Mailstore:
     """The folders of the Maildir++ at ``root``."""
 
-    __slots__ = ("hostname", "quota", "root")
+    __slots__ = ("_held", "hostname", "quota", "root")
 
     def __init__(self, root: str, *, hostname: str | None = None) -> None:
         self.root = os.path.abspath(root)
         self.hostname = hostname
         self.quota = Quota(self.root)
+        # The last folder handed out stays referenced (Folder.shared keeps
+        # only weak references and a few recent ones): a session that selects
+        # the same mailbox again reuses the open object, not a fresh load.
+        self._held: Folder | None = None
 
     # -- finding folders ---------------------------------------------------------------
 
@@ -143,7 +147,9 @@ class Mailstore:
         path = self.path_of(canon)
         if path is None:
             raise NoSuchFolder(f"mailbox {canon!r} does not exist")
-        return Folder.shared(path, root=self.root, name=canon, hostname=self.hostname)
+        folder = Folder.shared(path, root=self.root, name=canon, hostname=self.hostname)
+        self._held = folder
+        return folder
 
     def list_folders(self) -> list[FolderEntry]:
         """Every folder, and every superior of one (RFC 5258 \\NonExistent), sorted."""

@@ -32,7 +32,7 @@ from mailyard.server.imap.errors import code_of
 from mailyard.server.imap.fetch import row_numbers
 from mailyard.server.imap.numbers import OutOfRange, index_spans, pick, uid_set
 from mailyard.server.imap.state import Session
-from mailyard.server.imap.updates import complete
+from mailyard.server.imap.updates import Synced, complete, sync_view
 
 __all__ = ["store"]
 
@@ -43,11 +43,13 @@ _MODES = {
 }
 
 
-def _store(view: View, uids: array[int], body: c.Store) -> tuple[StoreResult, Columns]:
+def _store(view: View, uids: array[int], body: c.Store,
+           expunges_allowed: bool) -> tuple[StoreResult, Columns, Synced]:
     # RFC 9051 §2.3.2: \Recent cannot be stored; the store skips it.
     result = view.store(uids, _MODES[body.mode], body.flags,
                         unchanged_since=body.unchanged_since)
-    return result, view.folder.columns(uids)
+    # The sync ``complete`` needs, in the same trip to the io pool.
+    return result, view.folder.columns(uids), sync_view(view, expunges_allowed=expunges_allowed)
 
 
 async def store(s: Session, cmd: Command) -> None:
@@ -66,7 +68,7 @@ async def store(s: Session, cmd: Command) -> None:
         return
     picked = pick(view_uids, spans)
     try:
-        result, columns = await s.io(_store, view, picked, body)
+        result, columns, synced = await s.io(_store, view, picked, body, cmd.expunge_allowed)
     except StoreError as exc:
         await complete(s, cmd, Status.NO, code_of(exc), exc.reason)
         return
@@ -97,4 +99,4 @@ async def store(s: Session, cmd: Command) -> None:
         listed = sorted(modified) if body.uid else sorted(
             n for n in (view.seq_of(uid) for uid in modified) if n is not None)
         code = Modified(uid_set(listed))
-    await complete(s, cmd, Status.OK, code)
+    await complete(s, cmd, Status.OK, code, synced=synced)

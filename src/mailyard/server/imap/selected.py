@@ -3,6 +3,7 @@ UID EXPUNGE, CHECK and NOOP."""
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 
 from mailyard.maildir.errors import NoSuchFolder, StoreError
@@ -36,7 +37,7 @@ from mailyard.proto.imap.sequence import SequenceSet
 from mailyard.server.imap.errors import code_of
 from mailyard.server.imap.numbers import index_spans, member, pick
 from mailyard.server.imap.state import Selected, Session
-from mailyard.server.imap.updates import complete, send_updates
+from mailyard.server.imap.updates import Synced, complete, send_updates, sync_view
 
 __all__ = ["close", "drop_selection", "expunge", "noop", "select", "unselect", "vanished_in"]
 
@@ -187,8 +188,14 @@ async def expunge(s: Session, cmd: Command) -> None:
         view_uids = selected.view.uids
         uids = pick(view_uids, index_spans(view_uids, body.uids, uid=True,
                                            saved=selected.saved))
-    await s.io(selected.folder.expunge, uids)
-    await complete(s, cmd)
+    synced = await s.io(_expunge, selected.view, uids, cmd.expunge_allowed)
+    await complete(s, cmd, synced=synced)
+
+
+def _expunge(view: View, uids: array[int] | None, expunges_allowed: bool) -> Synced:
+    # The expunge and the sync that reports it, in one trip to the io pool.
+    view.folder.expunge(uids)
+    return sync_view(view, expunges_allowed=expunges_allowed)
 
 
 async def noop(s: Session, cmd: Command) -> None:
