@@ -17,6 +17,8 @@ octets), lists for tuples, ``null`` for NIL:
 ``decode_*`` validate the shape strictly and raise ``CacheError`` (a
 ``ValueError``) on anything else, including another version: the store
 then reparses the message, as after any other index damage.
+``decode_summary_subject`` alone reads just the head of a summary (the
+version and the first two envelope fields) and leaves the rest unchecked.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ __all__ = [
     "decode_envelope",
     "decode_summary",
     "decode_summary_envelope",
+    "decode_summary_subject",
     "encode_body",
     "encode_envelope",
     "encode_summary",
@@ -59,6 +62,9 @@ __all__ = [
 
 CACHE_VERSION: Final = 1
 _MAX_NESTING: Final = MAX_DEPTH + 2
+# A summary as _dump writes it begins so: the version, then the envelope's list.
+_SUMMARY_HEAD: Final = f"[{CACHE_VERSION},["
+_SCANNER: Final = json.JSONDecoder()
 
 
 class CacheError(ValueError):
@@ -295,3 +301,25 @@ def decode_summary_envelope(blob: bytes) -> Envelope:
     _list(body)
     _nstring(references)
     return _envelope(envelope)
+
+
+def decode_summary_subject(blob: bytes) -> bytes | None:
+    """Only the envelope subject of an encoded summary, for SEARCH SUBJECT
+    over many messages: the date and subject, the first two fields, are read
+    and nothing after them is decoded (``decode_summary_envelope`` checks
+    the rest when a key needs it)."""
+    try:
+        text = blob.decode("utf-8")
+        if not text.startswith(_SUMMARY_HEAD):
+            raise CacheError("not a summary of this version")
+        date, end = _SCANNER.raw_decode(text, len(_SUMMARY_HEAD))
+        if text[end] != ",":
+            raise CacheError("wrong shape")
+        subject, end = _SCANNER.raw_decode(text, end + 1)
+        if text[end] != ",":
+            raise CacheError("wrong shape")
+    except (UnicodeDecodeError, ValueError, IndexError, RecursionError) as exc:
+        raise CacheError("not a cache entry") from exc
+    if date is not None and not isinstance(date, str):
+        raise CacheError("expected a string or NIL")
+    return _nstring(subject)

@@ -39,8 +39,6 @@ __all__ = [
 ]
 
 _MAX_QUOTED: Final = 1024
-_UNQUOTABLE: Final = re.compile(rb"[\x00\r\n]")
-_EIGHT_BIT: Final = re.compile(rb"[\x80-\xff]")
 _TEXT_FORBIDDEN: Final = re.compile(r"[\x00\r\n]")
 _FLAG_CACHE_SIZE: Final = 4096
 _MAX_BODY_DEPTH: Final = 100
@@ -74,10 +72,20 @@ class Values:
         self._flag_lists: dict[tuple[str, ...], bytes] = {}
 
     def string(self, value: str | bytes | memoryview) -> bytes:
-        raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
-        quotable = len(raw) <= _MAX_QUOTED and not _UNQUOTABLE.search(raw)
-        if quotable and (not _EIGHT_BIT.search(raw) or (self.utf8 and _valid_utf8(raw))):
-            return b'"' + raw.replace(b"\\", b"\\\\").replace(b'"', b'\\"') + b'"'
+        if type(value) is bytes:
+            raw = value
+        else:
+            raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+        # find() and isascii() rather than the regexes for the common short
+        # 7-bit string: a few times quicker (an ENVELOPE has ten or more).
+        quotable = len(raw) <= _MAX_QUOTED and (
+            raw.find(b"\r") < 0 and raw.find(b"\n") < 0 and raw.find(b"\x00") < 0)
+        if quotable and (raw.isascii() or (self.utf8 and _valid_utf8(raw))):
+            if raw.find(b"\\") >= 0:
+                raw = raw.replace(b"\\", b"\\\\")
+            if raw.find(b'"') >= 0:
+                raw = raw.replace(b'"', b'\\"')
+            return b'"' + raw + b'"'
         return b"{%d}\r\n" % len(raw) + raw
 
     def nstring(self, value: NString) -> bytes:
@@ -160,7 +168,7 @@ class Values:
         """A nested value as a plain parenthesised list, elements SP-separated."""
         if value is None:
             return b"NIL"
-        if isinstance(value, str | bytes):
+        if type(value) is bytes or isinstance(value, str | bytes):
             return self.string(value)
         if isinstance(value, int) and not isinstance(value, bool):
             return b"%d" % number(value)
@@ -185,7 +193,17 @@ class Values:
             return b"NIL"
         if not isinstance(addresses, tuple):
             raise ValueError("an address list is a tuple")
-        return b"(" + b"".join(self.nested(a) for a in addresses) + b")"
+        return b"(" + b"".join(self._nested_address(a) for a in addresses) + b")"
+
+    def _nested_address(self, address: NestedValue) -> bytes:
+        """One address; four octet strings or NILs, the common case, are
+        written without the general walk (``nested``)."""
+        if type(address) is tuple and len(address) == 4 and all(
+                v is None or type(v) is bytes for v in address):
+            string = self.string
+            return b"(" + b" ".join([b"NIL" if v is None else string(v)  # type: ignore[arg-type]
+                                     for v in address]) + b")"
+        return self.nested(address)
 
     def body_value(
         self, value: BodyStructure | NestedValue, extensible: bool, depth: int = 0
@@ -266,6 +284,10 @@ def _valid_utf8(raw: bytes) -> bool:
 
 
 _DAYS: dict[int, bytes] = {}  # days since the epoch -> b"dd-Mon-yyyy "
+# The time of day in two small tables (1,440 + 60 entries), not formatted
+# per message: b"hh:mm:" by minute of the day, b"ss +0000" by second.
+_CLOCK_MINUTES: Final = tuple(b"%02d:%02d:" % divmod(m, 60) for m in range(1440))
+_CLOCK_SECONDS: Final = tuple(b"%02d +0000" % s for s in range(60))
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -284,8 +306,8 @@ def date_time(when: datetime | int | float) -> bytes:
             moment = _EPOCH + timedelta(days=days)
             day = b"%2d-%s-%04d " % (moment.day, MONTHS[moment.month - 1].encode(), moment.year)
             _DAYS[days] = day
-        hours, rest = divmod(seconds, 3600)
-        return day + b"%02d:%02d:%02d +0000" % (hours, rest // 60, rest % 60)
+        minutes, second = divmod(seconds, 60)
+        return day + _CLOCK_MINUTES[minutes] + _CLOCK_SECONDS[second]
     offset = when.utcoffset()
     minutes = 0 if offset is None else int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"

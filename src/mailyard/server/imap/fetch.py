@@ -53,6 +53,7 @@ from mailyard.server.imap.content import (
     needs_summary,
     summary_from,
 )
+from mailyard.server.imap.content_wire import WIRE_KINDS, render_wire, rendered_item
 from mailyard.server.imap.numbers import OutOfRange, Spans, index_spans, pick, uid_set
 from mailyard.server.imap.selected import vanished_in
 from mailyard.server.imap.state import Selected, Session
@@ -62,7 +63,17 @@ __all__ = ["fetch", "load_content", "row_numbers"]
 
 _SIMPLE: Final = frozenset({FetchAttr.UID, FetchAttr.FLAGS, FetchAttr.RFC822_SIZE,
                             FetchAttr.INTERNALDATE, FetchAttr.MODSEQ})
+# Module-level names for the members _Rows.response tests once per item of
+# every row: an Enum attribute costs a class lookup each time (~0.2 µs).
+_UID: Final = FetchAttr.UID
+_FLAGS: Final = FetchAttr.FLAGS
+_SIZE: Final = FetchAttr.RFC822_SIZE
+_DATE: Final = FetchAttr.INTERNALDATE
+_MODSEQ: Final = FetchAttr.MODSEQ
 _HEAVY_BATCH: Final = 32  # messages per trip to the io pool
+# ... when no file is read (cached ENVELOPE, BODYSTRUCTURE): one trip per
+# this many, since each message then costs microseconds.
+_LIGHT_BATCH: Final = 1024
 _HEAVY_OCTETS: Final = 4 * 1024 * 1024  # ... or fewer when they are large
 
 
@@ -96,29 +107,73 @@ def row_numbers(view_uids: Sequence[int], spans: Spans, picked: int,
 
 def load_content(folder: Folder, uids: Sequence[int], items: Sequence[FetchItem]
                  ) -> list[dict[FetchItem, FetchData] | None]:
-    """The heavy items of ``uids`` (None for a message gone meanwhile)."""
-    want_summary = needs_summary(items)
-    want_data = needs_data(items)
+    """The heavy items of ``uids`` (None for a message gone meanwhile).
+
+    ENVELOPE and BODY[STRUCTURE] come rendered from the blob cache when they
+    can (content_wire.py); the others, and those not cached yet, from the
+    summary or the file."""
+    wired = [item for item in items if item in WIRE_KINDS]
+    wires = {item: folder.cached_many(uids, WIRE_KINDS[item]) for item in wired}
+    ready = [_rendered(wired, wires, uid) for uid in uids]
+    rest = [item for item in items if item not in WIRE_KINDS]
+    want_data = needs_data(rest)
+    unready = [uid for uid, found in zip(uids, ready, strict=True) if len(found) < len(wired)]
+    blobs = folder.cached_many(unready, SUMMARY_KIND) if unready else {}
     out: list[dict[FetchItem, FetchData] | None] = []
-    blobs = folder.cached_many(uids, SUMMARY_KIND) if want_summary else {}
-    for uid in uids:
-        blob = blobs.get(uid)
-        data = None
-        if want_data or (want_summary and blob is None):
-            try:
-                with folder.open_message(uid) as handle:
-                    data = handle.read()
-            except MessageGone:
-                out.append(None)
-                continue
-        summary, fresh = summary_from(blob, data) if want_summary else (None, False)
-        if fresh and summary is not None:
-            try:
-                folder.cache(uid, SUMMARY_KIND, encode_summary(summary))
-            except ValueError:
-                pass  # a summary too large to cache is parsed again next time
-        out.append(content_items(items, data, summary))
+    for uid, found in zip(uids, ready, strict=True):
+        missing = [item for item in wired if item not in found]
+        if not missing and not want_data:
+            out.append(found)
+            continue
+        try:
+            _load_one(folder, uid, blobs.get(uid), rest + missing, want_data, found)
+        except MessageGone:
+            out.append(None)
+            continue
+        out.append(found)
+        for item in missing:
+            if uid not in wires[item] and item in found:
+                blob = render_wire(found[item])
+                _cache(folder, uid, WIRE_KINDS[item], blob)
+                found[item] = rendered_item(item, blob) or found[item]  # not rendered twice
     return out
+
+
+def _rendered(wired: list[FetchItem], wires: dict[FetchItem, dict[int, bytes]],
+              uid: int) -> dict[FetchItem, FetchData]:
+    found: dict[FetchItem, FetchData] = {}
+    for item in wired:
+        blob = wires[item].get(uid)
+        value = None if blob is None else rendered_item(item, blob)
+        if value is not None:
+            found[item] = value
+    return found
+
+
+def _load_one(folder: Folder, uid: int, blob: bytes | None, items: list[FetchItem],
+              want_data: bool, found: dict[FetchItem, FetchData]) -> None:
+    """Add ``items`` of one message to ``found``, from its summary or its file."""
+    want_summary = needs_summary(items)
+    data = None
+    if want_data or (want_summary and blob is None):
+        with folder.open_message(uid) as handle:
+            data = handle.read()
+    summary, fresh = summary_from(blob, data) if want_summary else (None, False)
+    if want_summary and summary is None and data is None:
+        # The cached summary is damaged or of another version: parse the file.
+        with folder.open_message(uid) as handle:
+            data = handle.read()
+        summary, fresh = summary_from(None, data)
+    if fresh and summary is not None:
+        _cache(folder, uid, SUMMARY_KIND, encode_summary(summary))
+    found.update(content_items(items, data, summary))
+
+
+def _cache(folder: Folder, uid: int, kind: int, blob: bytes) -> None:
+    try:
+        folder.cache(uid, kind, blob)
+    except ValueError:
+        pass  # too large to cache: built again next time
 
 
 class _Rows:
@@ -144,15 +199,15 @@ class _Rows:
         uid = cols.uids[index]
         items: list[FetchData] = []
         for item in self.body.items:
-            if item is FetchAttr.UID:
+            if item is _UID:
                 items.append(UidData(uid))
-            elif item is FetchAttr.FLAGS:
+            elif item is _FLAGS:
                 items.append(self._flags(index, uid))
-            elif item is FetchAttr.RFC822_SIZE:
+            elif item is _SIZE:
                 items.append(SizeData(cols.sizes[index]))
-            elif item is FetchAttr.INTERNALDATE:
+            elif item is _DATE:
                 items.append(InternalDateData(cols.dates[index]))
-            elif item is FetchAttr.MODSEQ:
+            elif item is _MODSEQ:
                 items.append(ModSeqData(cols.modseqs[index]))
             elif heavy is not None and item in heavy:
                 items.append(heavy[item])
@@ -218,10 +273,12 @@ async def _heavy(s: Session, rows: _Rows, numbers: list[int],
     wanted = [index for index in range(len(numbers)) if rows.wanted(index)]
     ghosts = False
     start = 0
+    light = not needs_data(items)
+    most = _LIGHT_BATCH if light else _HEAVY_BATCH
     while start < len(wanted):
         stop, octets = start, 0
-        while stop < len(wanted) and stop - start < _HEAVY_BATCH and octets < _HEAVY_OCTETS:
-            octets += cols.sizes[wanted[stop]]
+        while stop < len(wanted) and stop - start < most and octets < _HEAVY_OCTETS:
+            octets += 0 if light else cols.sizes[wanted[stop]]
             stop += 1
         batch = wanted[start:stop]
         loaded = await s.io(load_content, folder, [cols.uids[i] for i in batch], items)

@@ -29,6 +29,7 @@ from mailyard.message.cache import (
     CacheError,
     MessageSummary,
     decode_summary_envelope,
+    decode_summary_subject,
     encode_summary,
     summarize,
 )
@@ -117,8 +118,8 @@ class Loader:
     """The current message as ``message.search`` wants it, loaded once per message.
 
     Envelopes come from the blob cache, read ``PREFETCH`` messages at a time
-    (neighbouring blobs share one read); a message not cached yet is parsed
-    once and cached.
+    (neighbouring blobs share one read), the subject alone decoded until a
+    key needs more; a message not cached yet is parsed once and cached.
     """
 
     __slots__ = ("_blobs", "_index", "_until", "_view", "folder", "level", "sizes", "uids")
@@ -143,17 +144,45 @@ class Loader:
                 self._view = None
         return self._view
 
-    def _envelope(self, index: int) -> Envelope | None:
+    def subject(self, index: int) -> tuple[bool, bytes | None]:
+        """The envelope subject, for SUBJECT keys: straight from the cache when
+        it has it (no view is made); (False, None) when the message has gone."""
+        if index != self._index and self.level is ms.Need.ENVELOPE:
+            blob = self._blob(index)
+            if blob is not None:
+                try:
+                    return True, decode_summary_subject(blob)
+                except CacheError:
+                    pass  # another version or damage: the view parses the message
+        view = self.view(index)
+        return (False, None) if view is None else (True, view.subject)
+
+    def _blob(self, index: int) -> bytes | None:
         if index >= self._until or index < self._until - PREFETCH:
             self._until = index + PREFETCH
             self._blobs = self.folder.cached_many(self.uids[index:self._until], SUMMARY_KIND)
-        blob = self._blobs.get(self.uids[index])
+        return self._blobs.get(self.uids[index])
+
+    def _cached_envelope(self, uid: int, blob: bytes) -> Envelope:
+        try:
+            return decode_summary_envelope(blob)
+        except CacheError:
+            return self._parsed(uid).envelope  # another version or damage: parse again
+
+    def _enveloped(self, index: int) -> ms.MessageView:
+        """The view for envelope keys: from the cache, the subject read at once
+        and the rest of the envelope decoded only if a key asks for it."""
+        uid, size = self.uids[index], self.sizes[index]
+        blob = self._blob(index)
         if blob is not None:
             try:
-                return decode_summary_envelope(blob)
+                subject = decode_summary_subject(blob)
             except CacheError:
                 pass  # another version or damage: parse the message again
-        return None
+            else:
+                return ms.MessageView(b"", size=size, subject=subject,
+                                      load_envelope=lambda: self._cached_envelope(uid, blob))
+        return ms.MessageView(b"", size=size, envelope=self._parsed(uid).envelope)
 
     def _parsed(self, uid: int) -> MessageSummary:
         summary = summarize(self._read(uid, whole=True))
@@ -168,8 +197,7 @@ class Loader:
         if self.level is ms.Need.SIZE:
             return ms.MessageView(b"", size=size)
         if self.level is ms.Need.ENVELOPE:
-            envelope = self._envelope(index) or self._parsed(uid).envelope
-            return ms.MessageView(b"", size=size, envelope=envelope)
+            return self._enveloped(index)
         data = self._read(uid, whole=self.level is ms.Need.MESSAGE)
         return ms.MessageView(data, size=size)
 
@@ -211,13 +239,34 @@ def compile_key(key: q.SearchKey, cand: Candidates, loader: Loader | None) -> Pr
     if _is_content(key):
         assert isinstance(key, q.TextKey | q.HeaderKey | q.DateKey) and loader is not None
         content = _content_key(key)
+        if isinstance(content, ms.SubjectKey):
+            return _subject_key(content, loader)
 
         def test(index: int) -> bool:
             view = loader.view(index)
-            return view is not None and ms.matches(content, view)
+            if view is None:
+                return False
+            try:
+                return ms.matches(content, view)
+            except MessageGone:
+                return False  # its envelope, loaded late, was no longer to be had
 
         return test
     return _column_key(key, cand)
+
+
+def _subject_key(key: ms.SubjectKey, loader: Loader) -> Predicate:
+    """SUBJECT, the commonest content key, without a view per message."""
+    matches = ms.subject_test(key.needle)
+
+    def test(index: int) -> bool:
+        try:
+            present, subject = loader.subject(index)
+        except MessageGone:
+            return False  # its envelope, loaded late, was no longer to be had
+        return present and matches(subject or b"")
+
+    return test
 
 
 def _column_key(key: q.SearchKey, cand: Candidates) -> Predicate:
