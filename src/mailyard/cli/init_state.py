@@ -142,6 +142,32 @@ remote = "hold"
 [log]
 # level = "info"                  # debug, info, warning, error
 # format = "text"                 # text (event key=value) or json
+# file = ""                       # "" = stderr (journald); else a file rotated by size
+# max_bytes = 16777216            # rotate past this size; 0 = never
+# keep = 5                        # rotated files kept
+
+[server]
+# Started as root, mailyard binds its ports, then runs the SMTP side as
+# `user` and delivery, IMAP and POP3 as `mail_user` (docs/supervision.md).
+# user = "mailyard"
+# mail_user = "vmail"
+# imap_workers = 1                # "auto" = one per core (faster under load)
+# pop3_workers = 1
+# watchdog = "60s"                # a worker silent this long is restarted
+# stop_grace = "10s"
+# event_loop = "asyncio"          # or "uvloop" (pip install 'mailyard[uvloop]')
+
+[metrics]
+# listen = "127.0.0.1:9154"       # Prometheus /metrics; "" = off
+
+# Access rules per client network, first match wins (docs/access.md):
+# [[access]]
+# network = "192.0.2.0/24"
+# action = "deny"
+# [[access]]
+# network = "10.0.0.0/8"
+# services = ["smtp"]
+# relay = true
 """
 
 
