@@ -309,7 +309,7 @@ def test_pipelined_commands(server: ServerProcess) -> None:
         smtp = _count_pipelined(greeted(server, "smtp"), b"NOOP\r\n" * n + b"QUIT\r\n", b"221")
         pop = _count_pipelined(
             greeted(server, "pop3"),
-            f"USER carol@example.net\r\nPASS {PASSWORD}\r\n".encode() + b"NOOP\r\n" * n
+            f"USER bob@example.test\r\nPASS {PASSWORD}\r\n".encode() + b"NOOP\r\n" * n
             + b"QUIT\r\n", b"+OK bye")
         imap = _count_pipelined(
             greeted(server, "imap"),
