@@ -11,6 +11,7 @@ writer's socket.
 
 from __future__ import annotations
 
+import base64
 import errno
 import imaplib
 import os
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 
 from mailyard.cli.control_client import control
+from mailyard.server.preload import code_folders, readable_by
 from mailyard.server.privileges import Identity, drop_to, resolve_user
 from tests.e2e.server import PASSWORD, ServerProcess, imap_state, maildir, send_mail
 
@@ -212,3 +214,46 @@ def test_the_smtp_user_cannot_write_the_queue_or_the_directory(
     assert _as(who, probe).split() == ["EACCES"] * 5 + ["read", "ok"]
     assert (state / "queue").stat().st_uid == mail.uid
     assert (state / "queue").stat().st_mode & 0o077 == 0
+
+
+def test_mail_in_any_charset_is_served_after_the_drop(server: ServerProcess) -> None:
+    """The stdlib loads a codec on its first use; a worker dropped to a user
+    who may not read the interpreter's files (one under /root) must still
+    decode koi8-r, iso-2022-jp or big5 mail: codecs are loaded before the drop."""
+    subjects = {"koi8_r": "Привет из Москвы", "iso2022_jp": "こんにちは",
+                "big5": "你好", "cp1256": "مرحبا"}
+    for charset, text in subjects.items():
+        encoded = base64.b64encode(text.encode(charset)).decode()
+        body = text.encode(charset)
+        send_mail(server, ALICE, (
+            f"Subject: =?{charset.replace('_', '-')}?B?{encoded}?=\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset.replace('_', '-')}"
+            f"\r\nContent-Transfer-Encoding: 8bit\r\n\r\n").encode() + body + b"\r\n")
+    new = maildir(server.state, ALICE) / "new"
+    client = imaplib.IMAP4(*server.address("imap"), timeout=30)
+    try:
+        client.login(ALICE, PASSWORD)
+        wait_until("the deliveries", lambda: _count(client) >= 1 + len(subjects))
+        for charset, text in subjects.items():
+            client.literal = text.encode()
+            kind, found = client.uid("SEARCH", "CHARSET", "UTF-8", "SUBJECT")
+            assert kind == "OK" and len(found[0].split()) == 1, (charset, found)
+            client.literal = text.encode()
+            kind, found = client.uid("SEARCH", "CHARSET", "UTF-8", "BODY")
+            assert kind == "OK" and len(found[0].split()) == 1, (charset, found)
+    finally:
+        client.logout()
+    assert len(list(new.iterdir())) + len(list((new.parent / "cur").iterdir())) >= 5
+    # Where the interpreter is closed to the mail user (this machine's is
+    # under /root), each worker says it loaded its code before the drop.
+    mail = resolve_user(MAIL_USER)
+    if any(not readable_by(folder, mail) for folder in code_folders()):
+        log = (server.state / "server.log").read_text()
+        assert "server.preload role=mailbox" in log and "server.preload role=delivery" in log, [
+            line for line in log.splitlines() if "preload" in line]
+
+
+def _count(client: imaplib.IMAP4) -> int:
+    kind, data = client.select("INBOX")
+    assert kind == "OK"
+    return int(data[0] or 0)

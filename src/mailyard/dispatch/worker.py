@@ -34,6 +34,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -183,7 +184,9 @@ def _take_lock(config: Config) -> int:
     return fd
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, on_logging: Callable[[], None] | None = None) -> int:
+    """The delivery worker's process; ``on_logging`` runs once its logging is
+    set up (the supervisor's child reports what it did before the drop)."""
     parser = argparse.ArgumentParser(prog="mailyard.dispatch.worker")
     parser.add_argument("--state", required=True)
     args = parser.parse_args(argv)
@@ -198,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"mailyard delivery: configuration: {exc}\n")
         return 2
     setup_process(config, "delivery")  # logs as [log] says; metrics (observe/recorder.py)
+    if on_logging is not None:
+        on_logging()
     lock = _take_lock(config)
     try:
         eventloop.run(DeliveryWorker(config, remote).run(), config.server.event_loop)

@@ -48,6 +48,7 @@ from mailyard.dispatch import eventloop
 from mailyard.server.app import RoleServer
 from mailyard.server.injector import QueueServer
 from mailyard.server.injector_client import RemoteQueue
+from mailyard.server.preload import preload_for
 from mailyard.server.privileges import Identity, PrivilegeError, drop_to
 from mailyard.server.tls import TlsError, TlsManager
 
@@ -250,8 +251,19 @@ def _delivery(args: ChildArgs) -> int:
     from mailyard.dispatch import worker
 
     if args.identity is not None:
+        done = preload_for(args.identity, _loop_modules(args.state))
         drop_to(args.identity)
+        return worker.main(["--state", args.state],
+                           on_logging=lambda: done.report(args.role, args.identity))
     return worker.main(["--state", args.state])
+
+
+def _loop_modules(state: str) -> tuple[str, ...]:
+    """The event loop's module, when the configuration opts into uvloop."""
+    try:
+        return ("uvloop",) if load_config(state).server.event_loop == "uvloop" else ()
+    except ConfigError:
+        return ()  # the worker reports it itself
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
         setup_process(config, args.role)  # logs as [log] says; metrics (observe/recorder.py)
         tls = TlsManager.from_config(config)  # as root: the key may be root's alone
         if args.identity is not None:
+            # Code loaded on first use must be loaded while it can be read.
+            loop = ("uvloop",) if config.server.event_loop == "uvloop" else ()
+            preload_for(args.identity, loop).report(args.role, args.identity)
             drop_to(args.identity)
     except (PrivilegeError, ConfigError, TlsError, OSError) as exc:
         sys.stderr.write(f"mailyard {args.role} worker: {exc}\n")

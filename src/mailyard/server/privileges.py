@@ -8,7 +8,8 @@ TLS key), loads its code, then drops for good (``drop_to``: setgroups,
 setresgid, setresuid, checked) before it opens a store or reads a byte
 from the network. Dropping after exec rather than between fork and exec
 keeps the interpreter and the key out of the unprivileged user's reach:
-it needs neither to be readable by it.
+it needs neither to be readable by it (what Python would load on first
+use, codecs for instance, is then loaded before the drop: server/preload.py).
 
 Started as a normal user nothing changes hands: every worker runs as that
 user (the embedded default). Naming a user other than oneself then is an
