@@ -37,5 +37,8 @@ def names(box: Path, sub: str = "cur") -> list[str]:
     return sorted(p.name for p in (box / sub).iterdir())
 
 
-def read_uidlist(box: Path) -> list[str]:
-    return (box / "mailyard-uidlist").read_text().splitlines()
+def read_uidlist(box: Path, reservations: bool = False) -> list[str]:
+    """The uid list's header and records; its R lines (mod-sequence
+    reservations, tests/maildir/test_modseq_reservation.py) only if asked."""
+    lines = (box / "mailyard-uidlist").read_text().splitlines()
+    return lines if reservations else [line for line in lines if not line.startswith("R ")]

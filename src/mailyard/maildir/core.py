@@ -31,7 +31,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Self
 
@@ -50,6 +50,7 @@ from mailyard.maildir.journal import (
     Journal,
     JournalCorrupt,
     Record,
+    Reserved,
 )
 from mailyard.maildir.lock import FileLock
 from mailyard.maildir.names import split_info, with_info
@@ -410,19 +411,25 @@ class FolderCore:
 
     # -- committing --------------------------------------------------------------------
 
-    def _commit(self, records: list[Record]) -> None:
+    def _commit(self, records: Sequence[Record]) -> None:
         """Make ``records`` durable in the journal, then part of the table.
 
         The caller holds the folder lock and has replayed the journal.
         """
         if not records:
             return
+        # Mod-sequences are reserved in fsync'd blocks (journal.py): HIGHESTMODSEQ
+        # must not go back under what a client saw when a power loss takes
+        # the unsynced tail.
+        top = max((r.modseq for r in records if not isinstance(r, Reserved)), default=0)
+        reservation = self._table.reservation(top)
+        batch = [reservation, *records] if reservation is not None else list(records)
         journal = self._journal
         if journal.torn():
             # A crash tore the last append: never write after it; rewrite.
-            self._apply_then_rewrite(records)
+            self._apply_then_rewrite(batch)
             return
-        journal.append(records)
+        journal.append(batch)
         self._apply(journal.read())
         live = len(self._table) + len(self._table.xuids)
         if journal.offset > max(_COMPACT_MIN, _COMPACT_FACTOR * live):

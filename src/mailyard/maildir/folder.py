@@ -286,10 +286,10 @@ class Folder(FolderCore):
             return StoreResult(modseq if changed else 0, changed, tuple(modified))
 
     def _rename_all(self, plans: list[tuple[int, int]], change: tuple[StoreMode, int, int],
-                    modseq: int, *, retry: bool) -> list[Record]:
+                    modseq: int, *, retry: bool) -> list[FlagsSet]:
         table = self._table
         cur_dir = self._dir(IN_CUR)
-        records: list[Record] = []
+        records: list[FlagsSet] = []
         lost: list[int] = []
         for pos, new_bits in plans:
             if new_bits == table.flags[pos]:

@@ -8,7 +8,7 @@ replays the journal from that offset and lists ``new/`` and ``cur/`` only
 if their stamps moved (scan.py). Layout, native byte order (the file never
 leaves the machine; another order or item size is simply not used)::
 
-    magic "MYIDX" 0x01, byte order ("l"/"b"), itemsize of 'I', pad
+    magic "MYIDX" 0x02, byte order ("l"/"b"), itemsize of 'I', pad
     header   struct _HEAD (uidvalidity … lengths)
     generation (ASCII)
     uids I*n · modseqs Q*n · flags I*n · sizes Q*n · dates q*n · where B*n
@@ -38,11 +38,11 @@ from mailyard.maildir.table import MessageTable
 __all__ = ["FILE_NAME", "SavedIndex", "load_index", "save_index"]
 
 FILE_NAME: Final = "mailyard-index"
-_MAGIC: Final = b"MYIDX\x01" + (b"l" if sys.byteorder == "little" else b"b") + bytes(
+_MAGIC: Final = b"MYIDX\x02" + (b"l" if sys.byteorder == "little" else b"b") + bytes(
     [array("I").itemsize])
 # uidvalidity uidnext highest floor offset | new: mtime ino state | cur: mtime ino state
-# | count xcount names_len gen_len
-_HEAD: Final = struct.Struct("<QQQQQ qQB qQB QQQH")
+# | count xcount names_len gen_len | reservation: ceiling boot (journal.py's R)
+_HEAD: Final = struct.Struct("<QQQQQ qQB qQB QQQH QQ")
 _NO_STAMP: Final = 2
 _MAX_FILE: Final = 1 << 32
 
@@ -78,7 +78,7 @@ def save_index(directory: str, generation: str, offset: int, table: MessageTable
     head = _HEAD.pack(
         table.uidvalidity, table.uidnext, table.highest, table.floor, offset,
         *_stamp_fields(new_stamp), *_stamp_fields(cur_stamp),
-        len(table.uids), len(table.xuids), len(blob), len(gen),
+        len(table.uids), len(table.xuids), len(blob), len(gen), table.ceiling, table.boot,
     )
     parts = [_MAGIC, head, gen, table.uids.tobytes(), table.modseqs.tobytes(),
              table.flags.tobytes(), table.sizes.tobytes(), table.dates.tobytes(),
@@ -133,12 +133,15 @@ def load_index(directory: str) -> SavedIndex | None:
 
 def _parse(body: bytes) -> SavedIndex:
     (uidvalidity, uidnext, highest, floor, offset, new_mtime, new_ino, new_state,
-     cur_mtime, cur_ino, cur_state, count, xcount, names_len, gen_len) = _HEAD.unpack_from(
-        body, len(_MAGIC))
+     cur_mtime, cur_ino, cur_state, count, xcount, names_len, gen_len, ceiling,
+     boot) = _HEAD.unpack_from(body, len(_MAGIC))
     reader = _Reader(body, len(_MAGIC) + _HEAD.size)
     generation = reader.take(gen_len).decode("ascii")
     table = MessageTable(Header(uidvalidity, uidnext, highest, floor, generation))
     table.last_added = uidnext - 1
+    # Saved before a power loss, the index's HIGHESTMODSEQ may be under one a
+    # client saw: its reservation (of another boot then) raises it.
+    table.reserve(ceiling, boot)
     table.uids = reader.array("I", count)
     table.modseqs = reader.array("Q", count)
     table.flags = reader.array("I", count)

@@ -10,6 +10,7 @@ file per folder, ``mailyard-uidlist`` (the role of Dovecot's
     A <uid> <modseq> <size> <date> <suffix> <base>     a uid was given to a file
     F <uid> <modseq> <suffix>                          its flags changed (new name suffix)
     X <uid> <modseq>                                   it was expunged
+    R <ceiling> <boot>                                 mod-sequences up to <ceiling> may be shown
 
 ``<base>`` is the file's base name (everything before the first ``:``),
 ``<suffix>`` the rest of its name (``:2,RS``, or nothing while it is in
@@ -27,8 +28,15 @@ written by ``rewrite``, atomically and fsync'd). ``F`` and ``X`` batches are
 not fsync'd: the flags live in the file names (renamed atomically) and an
 expunged file is unlinked (and its directory synced) before its ``X`` is
 written, so a crash that loses them is repaired by the next rescan, which
-records the same facts again; at worst a CONDSTORE client sees an older
-mod-sequence again (docs/design/store.md). ``sync`` fsyncs what is pending,
+records the same facts again. What such a loss must not do is lower
+HIGHESTMODSEQ under a value a client saw (RFC 7162 §3.1.2.1). So mod-sequences
+are reserved in blocks: before a batch uses one above the last ``R``
+ceiling, or is the first batch written since the machine booted, it
+carries a new ``R`` line and is fsync'd. Losing unsynced lines takes a
+power loss or a kernel crash, and both change the boot id
+(``/proc/sys/kernel/random/boot_id``): an ``R`` of another boot raises the
+replayed HIGHESTMODSEQ to its ceiling, above anything shown before the
+loss (docs/design/store.md). ``sync`` fsyncs what is pending,
 and is called before an index that names the journal's offset is saved,
 so a saved offset never points past what is durable. Readers consume
 complete lines only; a line that does not parse, or an ``A`` whose uid is
@@ -49,6 +57,7 @@ from mailyard import fsio
 
 __all__ = [
     "FILE_NAME",
+    "MODSEQ_BLOCK",
     "Added",
     "Expunged",
     "FlagsSet",
@@ -56,6 +65,8 @@ __all__ = [
     "Journal",
     "JournalCorrupt",
     "Record",
+    "Reserved",
+    "boot_id",
     "escape",
     "format_header",
     "format_record",
@@ -74,6 +85,11 @@ _MAX_NUMBER: Final = 2**63 - 1
 _EMPTY: Final = "-"
 _READ_CHUNK: Final = 1 << 20
 _SAFE: Final = frozenset(chr(c) for c in range(0x21, 0x7F)) - {"%"}
+# Mod-sequences one fsync'd R line reserves: one fsync per this many
+# flag changes and expunges at most, and the jump after a power loss.
+MODSEQ_BLOCK: Final = 10_000
+_BOOT_ID_FILE: Final = "/proc/sys/kernel/random/boot_id"
+_boot: int | None = None
 
 
 class JournalCorrupt(ValueError):
@@ -112,7 +128,31 @@ class Expunged:
     modseq: int
 
 
-Record = Added | FlagsSet | Expunged
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """Mod-sequences up to ``ceiling`` may be shown to clients; written in boot ``boot``."""
+
+    ceiling: int
+    boot: int
+
+
+Record = Added | FlagsSet | Expunged | Reserved
+
+
+def boot_id() -> int:
+    """This boot of the machine, as 64 bits of the kernel's boot id (read once).
+
+    0 where the kernel does not say (not Linux): then no boot differs from
+    another, and a power loss may lower HIGHESTMODSEQ, as before reservations.
+    """
+    global _boot
+    if _boot is None:
+        try:
+            with open(_BOOT_ID_FILE, "rb") as handle:
+                _boot = int(handle.read(64).strip().replace(b"-", b"")[:16], 16)
+        except (OSError, ValueError):
+            _boot = 0
+    return _boot
 
 
 def escape(text: str) -> str:
@@ -200,6 +240,11 @@ def parse_record(line: bytes) -> Record | None:
     parts = line.rstrip(b"\n").split(b" ")
     try:
         kind = parts[0]
+        if kind == b"R":
+            if len(parts) != 3 or not 1 <= len(parts[2]) <= 16 or not all(
+                    c in b"0123456789abcdef" for c in parts[2]):
+                return None
+            return Reserved(_number(parts[1], 1, MAX_MODSEQ), int(parts[2], 16))
         uid = _number(parts[1], 1, MAX_UID)
         modseq = _number(parts[2], 1, MAX_MODSEQ)
         if kind == b"A" and len(parts) == 7:
@@ -223,6 +268,8 @@ def format_record(record: Record) -> bytes:
                 f" {escape(record.suffix)} {escape(record.base)}\n")
     elif isinstance(record, FlagsSet):
         text = f"F {record.uid} {record.modseq} {escape(record.suffix)}\n"
+    elif isinstance(record, Reserved):
+        text = f"R {record.ceiling} {record.boot:x}\n"
     else:
         text = f"X {record.uid} {record.modseq}\n"
     return text.encode("ascii")
@@ -320,10 +367,11 @@ class Journal:
         return os.fstat(self._require()).st_size > self.offset
 
     def append(self, records: Sequence[Record]) -> bool:
-        """Append whole lines; fsync them if they assign uids. The caller holds the folder lock.
+        """Append whole lines; fsync them if they assign uids or reserve
+        mod-sequences. The caller holds the folder lock.
 
         Returns True if the lines were fsync'd (see the module doc for why
-        flag and expunge records need not be).
+        flag and expunge records alone need not be).
         """
         if not records:
             return False
@@ -331,7 +379,7 @@ class Journal:
         fd = self._require()
         fsio.write_all(fd, data)
         fsio.crash_point("maildir.uidlist.append")
-        if not any(type(r) is Added for r in records):
+        if not any(type(r) is Added or type(r) is Reserved for r in records):
             self._unsynced = True
             return False
         fsio.fsync_file(fd)

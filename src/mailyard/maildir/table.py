@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from typing import Final
 
 from mailyard.maildir.flags import bits_from_info
-from mailyard.maildir.journal import Added, Expunged, FlagsSet, Header, Record
+from mailyard.maildir.journal import (
+    MODSEQ_BLOCK,
+    Added,
+    Expunged,
+    FlagsSet,
+    Header,
+    Record,
+    Reserved,
+    boot_id,
+)
 from mailyard.maildir.names import split_info
 
 __all__ = ["IN_CUR", "IN_NEW", "XLOG_KEEP", "Applied", "MessageTable", "split_name"]
@@ -54,14 +63,18 @@ class Applied:
 class MessageTable:
     """The folder state the journal describes, plus where each file is now."""
 
-    __slots__ = ("dates", "flags", "floor", "highest", "last_added", "modseqs", "names", "sizes",
-                 "uidnext", "uids", "uidvalidity", "where", "xmods", "xuids")
+    __slots__ = ("boot", "ceiling", "dates", "flags", "floor", "highest", "last_added",
+                 "modseqs", "names", "sizes", "uidnext", "uids", "uidvalidity", "where", "xmods",
+                 "xuids")
 
     def __init__(self, header: Header) -> None:
         self.uidvalidity = header.uidvalidity
         self.uidnext = header.uidnext
         self.highest = header.highest_modseq
         self.floor = header.expunge_floor
+        # The mod-sequences reserved by the last R record, and its boot.
+        self.ceiling = 0
+        self.boot = 0
         # The largest uid an A record gave so far: A records must ascend. A
         # table built from a header starts at 0 (a rewritten file lists its
         # messages, all below N); one loaded from an index, at N - 1.
@@ -95,6 +108,9 @@ class MessageTable:
         gone: dict[int, int] = {}
         new_uids = array("I")
         for record in records:
+            if isinstance(record, Reserved):
+                self.reserve(record.ceiling, record.boot)
+                continue
             self.highest = max(self.highest, record.modseq)
             if isinstance(record, Added):
                 # RFC 3501 §2.3.1.1: uids strictly ascend; an out-of-order
@@ -125,6 +141,26 @@ class MessageTable:
         if gone:
             self._remove(gone)
         return Applied(tuple(added), tuple(changed), tuple(gone))
+
+    def reserve(self, ceiling: int, boot: int) -> None:
+        """Take in a reservation (an R record, or a saved index's).
+
+        One written in another boot may have been followed by lines a power
+        loss took: whatever they held, a client saw no mod-sequence above
+        the ceiling, so HIGHESTMODSEQ goes there (RFC 7162 §3.1.2.1).
+        """
+        self.ceiling = max(self.ceiling, ceiling)
+        self.boot = boot
+        if boot != boot_id():
+            self.highest = max(self.highest, ceiling)
+
+    def reservation(self, top: int) -> Reserved | None:
+        """The R record a batch using mod-sequences up to ``top`` must carry,
+        if any: the first in this boot, or one past the ceiling."""
+        current = boot_id()
+        if top <= self.ceiling and self.boot == current:
+            return None
+        return Reserved(max(top, self.highest) + MODSEQ_BLOCK, current)
 
     def _find(self, uid: int, pending: array[int]) -> int:
         pos = self.position(uid)
@@ -162,7 +198,8 @@ class MessageTable:
         return Header(self.uidvalidity, self.uidnext, self.highest, self.floor, generation)
 
     def compacted(self) -> Iterator[Record]:
-        """Records that rebuild this table: one ``A`` per message, the recent expunges.
+        """Records that rebuild this table: the reservation, one ``A`` per
+        message, the recent expunges.
 
         Forgets expunges beyond ``XLOG_KEEP`` and raises the floor to match.
         """
@@ -171,6 +208,8 @@ class MessageTable:
             self.floor = max(self.floor, max(self.xmods[:drop]))
             self.xuids = self.xuids[drop:]
             self.xmods = self.xmods[drop:]
+        if self.ceiling:
+            yield Reserved(self.ceiling, self.boot)
         for i, uid in enumerate(self.uids):
             base, suffix = split_name(self.names[i])
             yield Added(uid, self.modseqs[i], self.sizes[i], self.dates[i], suffix, base)
