@@ -197,7 +197,7 @@ class Directory(OwnerStore, AliasStore, SettingsStore):
         try:
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(conn)
             # FULL: a committed admin change survives a power loss (WAL's
             # NORMAL could lose the last commits).
             conn.execute("PRAGMA synchronous = FULL")
@@ -435,6 +435,33 @@ class Directory(OwnerStore, AliasStore, SettingsStore):
 def _current_version(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     return 0 if row is None else int(row[0])
+
+
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, waiting for other connections as BEGIN would.
+
+    Switching a fresh database to WAL takes an exclusive lock without
+    SQLite's busy handler: when several workers open a new database at
+    once, the switch either fails with "database is locked" or leaves the
+    old mode in place (and says so in its answer). Both are retried until
+    the busy timeout, then reported.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    pause = 0.005
+    while True:
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            if str(mode).lower() == "wal":
+                return
+            problem = f"journal mode stayed {mode!r}"
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            problem = str(exc)
+        if time.monotonic() >= deadline:
+            raise StorageError(f"cannot switch the directory database to WAL: {problem}")
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
 
 
 def _migrate(conn: sqlite3.Connection) -> None:

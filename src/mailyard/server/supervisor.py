@@ -136,6 +136,8 @@ class Supervisor:
         fsio.ensure_dir(config.path("mail"))
         fsio.ensure_dir(config.path("run"))
         self._hold = self._hold_directory(self.run_as)
+        if self._hold is None:
+            self._create_directory()
         prepare_state(config, self.run_as.mail, self.run_as.group)
         self.sockets: dict[str, list[socket.socket]] = {}
         self.bound: dict[str, list[str]] = {}
@@ -178,6 +180,15 @@ class Supervisor:
             return None
         try:
             return Directory.open(self.config.path("directory.sqlite"))
+        except StorageError as exc:
+            raise PrivilegeError(str(exc)) from exc
+
+    def _create_directory(self) -> None:
+        """Create (or migrate) the directory database before any worker opens
+        it: one process making a new database, not four at once; a database
+        that cannot be opened stops the start here, with its reason."""
+        try:
+            Directory.open(self.config.path("directory.sqlite")).close()
         except StorageError as exc:
             raise PrivilegeError(str(exc)) from exc
 
