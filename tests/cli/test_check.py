@@ -148,3 +148,35 @@ def test_dns_without_records_or_server(dns_server: DnsServer) -> None:
     findings = check_dns(["x.test"], "mx.example.test", silent)
     assert len(findings) == 5
     assert all(f.level is Level.ADVICE and "could not look up" in f.detail for f in findings)
+
+
+def _with_server_users(cli: Cli, text: str) -> None:
+    """Keys in the [server] table of mailyard init's configuration."""
+    path = cli.state / "mailyard.toml"
+    config = path.read_text()
+    assert config.count("\n[server]\n") == 1
+    path.write_text(config.replace("\n[server]\n", f"\n[server]\n{text}\n"))
+
+
+def test_code_access_of_the_worker_users(cli: Cli) -> None:
+    from mailyard.server.preload import code_folders, readable_by
+    from mailyard.server.privileges import resolve_user
+
+    _with_server_users(cli, 'user = "nobody"')
+    code, found = _findings(cli, "--no-dns")
+    nobody = resolve_user("nobody")
+    closed = [f for f in code_folders() if not readable_by(f, nobody)]
+    level, detail = found["code access nobody"]
+    # This machine's interpreter lies under /root: a warning, not a failure.
+    assert (level, bool(closed)) in {("warn", True), ("ok", False)}
+    assert code == 0
+    if closed:
+        assert closed[0] in detail and "/usr/local" in detail
+
+
+def test_code_access_of_an_unknown_user_fails(cli: Cli) -> None:
+    _with_server_users(cli, 'user = "nobody"\nmail_user = "no-such-user-here"')
+    code, found = _findings(cli, "--no-dns")
+    assert code == 1
+    assert found["code access no-such-user-here"][0] == "fail"
+    assert "code access nobody" in found

@@ -34,9 +34,11 @@ from mailyard.config import CONFIG_NAME, Config, ConfigError, load_config
 from mailyard.directory.store import Directory
 from mailyard.dispatch.routes import SettingsError
 from mailyard.dispatch.settings import settings_from_config
+from mailyard.server.preload import code_folders, readable_by
+from mailyard.server.privileges import PrivilegeError, resolve_user
 from mailyard.server.tls import TlsError, TlsManager
 
-__all__ = ["Finding", "Level", "check_dns", "check_state", "register"]
+__all__ = ["Finding", "Level", "check_code_access", "check_dns", "check_state", "register"]
 
 DNS_TIMEOUT: Final = 3.0  # seconds per lookup: advice must not hang the doctor
 CERT_WARN_DAYS: Final = 21  # a renewal job that failed twice still leaves a week
@@ -145,7 +147,34 @@ def check_state(state_dir: str, now: datetime.datetime) -> tuple[list[Finding], 
     found = [Finding("config", Level.OK, os.path.join(state_dir, CONFIG_NAME))]
     found += _certificate(config, now)
     found += check_permissions(state_dir, config)
+    found += check_code_access(config)
     return found, config
+
+
+def check_code_access(config: Config) -> list[Finding]:
+    """Whether the users the workers drop to can read mailyard's code.
+
+    They need not (server/preload.py loads it all before the drop), but
+    then each worker costs more memory, and those users cannot run any
+    mailyard command themselves (``mailyard sendmail`` for one)."""
+    names = dict.fromkeys(n for n in (config.server.user, config.server.mail_user) if n)
+    found = []
+    for name in names:
+        try:
+            who = resolve_user(name)
+        except PrivilegeError as exc:
+            found.append(Finding(f"code access {name}", Level.FAIL, str(exc)))
+            continue
+        closed = [folder for folder in code_folders() if not readable_by(folder, who)]
+        if closed:
+            found.append(Finding(
+                f"code access {name}", Level.WARN,
+                f"{name} cannot read {closed[0]}: the workers load all their code before "
+                "dropping to it (about 10 MB more each) and it cannot run mailyard itself; "
+                "install mailyard where every user may read it (/usr/local, /opt)"))
+        else:
+            found.append(Finding(f"code access {name}", Level.OK, "the code is readable"))
+    return found
 
 
 # -- DNS, as seen from this host ---------------------------------------------------------
