@@ -23,6 +23,7 @@ import random
 import resource
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -513,6 +514,10 @@ def main() -> None:
         sizes = Sizes(**{**sizes.__dict__,
                          "imap": tuple(int(x) for x in args.imap_sizes.split(","))})
     Mailyard.extra_toml = args.mailyard_toml.replace("\\n", "\n")
+    # A run stopped with kill (or a closed terminal) still stops both
+    # servers and removes its folders: the finally below runs on SystemExit.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, lambda number, _frame: sys.exit(128 + number))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 65536)), hard))
     command = "python bench/compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
