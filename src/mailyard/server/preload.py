@@ -29,7 +29,7 @@ from types import ModuleType
 from typing import Final
 
 from mailyard.log import event
-from mailyard.server.privileges import Identity
+from mailyard.server.privileges import Identity, granted
 
 __all__ = ["Preloaded", "code_folders", "preload_for", "readable_by"]
 
@@ -85,13 +85,7 @@ def readable_by(path: str, who: Identity) -> bool:
             st = os.stat(current)
         except OSError:
             return False
-        if st.st_uid == who.uid:
-            granted = (st.st_mode >> 6) & 0o7
-        elif st.st_gid == who.gid or st.st_gid in who.groups:
-            granted = (st.st_mode >> 3) & 0o7
-        else:
-            granted = st.st_mode & 0o7
-        if granted & wanted != wanted:
+        if granted(st, who) & wanted != wanted:
             return False
         wanted = stat.S_IXOTH  # above the folder itself only search is needed
         parent = os.path.dirname(current)

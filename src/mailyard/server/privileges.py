@@ -45,6 +45,7 @@ __all__ = [
     "RunAs",
     "check_identity",
     "drop_to",
+    "granted",
     "identity_args",
     "plan_identities",
     "prepare_state",
@@ -250,19 +251,23 @@ def _chown(path: str, who: Identity, gid: int | None = None) -> int:
     return 1
 
 
+def granted(st: os.stat_result, who: Identity) -> int:
+    """The rwx bits (as "other" bits, 0–7) the kernel grants ``who``, not
+    root, on a file with status ``st``: owner, else group, else other."""
+    if st.st_uid == who.uid:
+        return (st.st_mode >> 6) & 0o7
+    if st.st_gid == who.gid or st.st_gid in who.groups:
+        return (st.st_mode >> 3) & 0o7
+    return st.st_mode & 0o7
+
+
 def _check_reachable(path: str, who: Identity) -> None:
     """Every folder above the state folder must let ``who`` through (search
     permission), or each worker would fail on its first open."""
     current = os.path.dirname(os.path.abspath(path))
     while True:
         st = os.stat(current)
-        if st.st_uid == who.uid:
-            bit = stat.S_IXUSR
-        elif st.st_gid == who.gid or st.st_gid in who.groups:
-            bit = stat.S_IXGRP
-        else:
-            bit = stat.S_IXOTH
-        if not st.st_mode & bit:
+        if not granted(st, who) & stat.S_IXOTH:
             raise PrivilegeError(f"{who.name} cannot reach {path}: {current} is mode "
                                  f"{stat.S_IMODE(st.st_mode):o} (owner {st.st_uid})")
         parent = os.path.dirname(current)
